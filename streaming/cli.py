@@ -1,0 +1,23 @@
+"""``python -m streaming <command>`` (also installed as ``streaming``)."""
+
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {
+    "train": ("streaming.train", "train the model on TLC data and write models/"),
+    "demo": ("streaming.demo", "run the whole pipeline on an embedded Kinesis emulator"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in COMMANDS:
+        print("usage: streaming <command> [options]\n\ncommands:")
+        for name, (_, help_text) in COMMANDS.items():
+            print(f"  {name:<8} {help_text}")
+        return 0 if argv and argv[0] in {"-h", "--help"} else 2
+    import importlib
+
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)

@@ -1,0 +1,100 @@
+"""Environment variables -> one frozen ``Settings`` object, read once at init.
+
+The variable names of the MLOps Zoomcamp streaming example are kept
+(``PREDICTIONS_STREAM_NAME``, ``RUN_ID``, ``TEST_RUN``, ``KINESIS_ENDPOINT_URL``)
+so its users can switch without touching their infrastructure. Everything is
+validated here, at cold start, so a misconfigured function fails its init with a
+message naming the variable instead of failing every batch later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The model shipped with the repository (``models/`` beside ``streaming/``,
+#: which is also the layout of the Lambda task root).
+SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+
+DEFAULT_PREDICTIONS_STREAM = "ride_predictions"
+MODEL_NAME = "ride_duration_prediction_model"
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; raised at init so the cause is obvious."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the handler reads from its environment."""
+
+    predictions_stream: str = DEFAULT_PREDICTIONS_STREAM
+    dead_letter_stream: str | None = None
+    model_location: str = str(SHIPPED_MODEL_DIR)
+    #: ``MODEL_VERSION``, else the course's ``RUN_ID``; ``None`` means "use the
+    #: version recorded in the model's own metadata".
+    model_version_override: str | None = None
+    test_run: bool = False
+    #: The course's ``KINESIS_ENDPOINT_URL``. When unset, boto3 applies its own
+    #: ``AWS_ENDPOINT_URL_KINESIS`` / ``AWS_ENDPOINT_URL`` variables.
+    kinesis_endpoint_url: str | None = None
+    #: PutRecords attempts per invocation (the first call included).
+    publish_max_attempts: int = 6
+    #: Time kept in reserve before the Lambda timeout: retries stop early enough
+    #: to still return a response that lists what was not published.
+    publish_time_reserve_s: float = 2.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the settings; raise ``ConfigError`` naming the variable."""
+        env = os.environ if env is None else env
+        return cls(
+            predictions_stream=_stream_name(
+                env, "PREDICTIONS_STREAM_NAME", DEFAULT_PREDICTIONS_STREAM
+            ),
+            dead_letter_stream=_stream_name(env, "DEAD_LETTER_STREAM_NAME", None),
+            model_location=env.get("MODEL_LOCATION") or str(SHIPPED_MODEL_DIR),
+            model_version_override=env.get("MODEL_VERSION") or env.get("RUN_ID") or None,
+            test_run=_flag(env, "TEST_RUN"),
+            kinesis_endpoint_url=env.get("KINESIS_ENDPOINT_URL") or None,
+            publish_max_attempts=_int(env, "PUBLISH_MAX_ATTEMPTS", 6, lo=1, hi=50),
+            publish_time_reserve_s=_int(env, "PUBLISH_TIME_RESERVE_MS", 2000, lo=0, hi=900_000)
+            / 1000.0,
+        )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name}={env[name]!r} is not a boolean (use True or False)")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={value} is outside [{lo}, {hi}]")
+    return value
+
+
+def _stream_name(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    """Kinesis stream names are 1-128 chars of ``[a-zA-Z0-9_.-]`` (CreateStream API)."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if len(raw) > 128 or not all(c.isascii() and (c.isalnum() or c in "_.-") for c in raw):
+        raise ConfigError(f"{name}={raw!r} is not a valid Kinesis stream name")
+    return raw

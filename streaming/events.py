@@ -1,0 +1,286 @@
+"""One Kinesis record of a Lambda event -> a validated ``Ride`` or a ``Rejection``.
+
+Pure functions, no I/O. A record that can never be predicted (bad input) becomes
+a ``Rejection`` carrying a stable machine-readable ``reason`` and a human
+``detail``; the handler sends it to the dead-letter stream. It must never be
+reported in ``batchItemFailures``: Lambda would re-send it forever and block
+its shard ("Lambda retries the batch from the lowest failed sequence number",
+Lambda docs, *Using Lambda with Kinesis: batch item failures*).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+#: Kinesis partition keys are Unicode strings of at most 256 characters
+#: (Kinesis API reference, PutRecordsRequestEntry.PartitionKey). ``str(ride_id)``
+#: is the output partition key, so ride ids must fit.
+MAX_PARTITION_KEY_CHARS = 256
+#: ISO 8601 timestamps are short; anything longer is not one.
+MAX_DATETIME_CHARS = 64
+#: Arrival timestamps are epoch seconds; keep them inside what ``datetime`` handles.
+MAX_EPOCH_SECONDS = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+
+
+class Reason(StrEnum):
+    """Why a record was rejected; stable codes that dead-letter consumers filter on."""
+
+    NOT_A_KINESIS_RECORD = "not_a_kinesis_record"
+    INVALID_BASE64 = "invalid_base64"
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    INVALID_RIDE = "invalid_ride"
+    INVALID_LOCATION_ID = "invalid_location_id"
+    INVALID_TRIP_DISTANCE = "invalid_trip_distance"
+    INVALID_RIDE_ID = "invalid_ride_id"
+    INVALID_PICKUP_DATETIME = "invalid_pickup_datetime"
+    MISSING_EVENT_TIME = "missing_event_time"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRef:
+    """Where a record came from: enough to report it, de-duplicate it and re-read it."""
+
+    index: int  # position in the Lambda batch
+    event_id: str | None  # "shardId-000000000000:4959..." = shard + sequence number
+    sequence_number: str | None
+    partition_key: str | None
+    arrival_timestamp: float | None  # approximateArrivalTimestamp, epoch seconds
+    event_source_arn: str | None = None
+    sub_sequence_number: int | None = None  # set for KPL-aggregated user records
+
+    def source(self) -> dict[str, Any]:
+        """The ``source`` key of outputs: what a consumer de-duplicates on."""
+        src: dict[str, Any] = {"eventID": self.event_id}
+        if self.sub_sequence_number is not None:
+            src["subSequenceNumber"] = self.sub_sequence_number
+        return src
+
+
+@dataclass(frozen=True, slots=True)
+class Ride:
+    """A valid "ride started" event."""
+
+    ride_id: int | str
+    pu_location_id: int
+    do_location_id: int
+    trip_distance: float
+    #: ``ride.pickup_datetime`` if sent: naive means New York local time.
+    pickup_datetime: datetime | None
+    ref: RecordRef
+
+    @property
+    def partition_key(self) -> str:
+        return str(self.ride_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record that can never be predicted, and why."""
+
+    reason: Reason
+    detail: str
+    ref: RecordRef
+    #: The record's data exactly as Lambda delivered it (base64), if any.
+    data: str | None
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _reject_constant(name: str) -> float:
+    # Python's json accepts NaN/Infinity, which are not JSON (RFC 8259 section 6).
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder, built once: json.loads(**kwargs) would rebuild it per record.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def record_ref(record: Any, index: int) -> RecordRef:
+    """Read the position fields of a Lambda Kinesis record, tolerating a malformed one."""
+    if not isinstance(record, dict):
+        return RecordRef(index, None, None, None, None)
+    kinesis = record.get("kinesis")
+    kinesis = kinesis if isinstance(kinesis, dict) else {}
+    seq = kinesis.get("sequenceNumber")
+    event_id = record.get("eventID")
+    arrival = kinesis.get("approximateArrivalTimestamp")
+    if type(arrival) not in (int, float) or not (0.0 <= arrival <= MAX_EPOCH_SECONDS):
+        arrival = None
+    key = kinesis.get("partitionKey")
+    arn = record.get("eventSourceARN")
+    return RecordRef(
+        index=index,
+        event_id=event_id if isinstance(event_id, str) else None,
+        sequence_number=seq if isinstance(seq, str) else None,
+        partition_key=key if isinstance(key, str) else None,
+        arrival_timestamp=float(arrival) if arrival is not None else None,
+        event_source_arn=arn if isinstance(arn, str) else None,
+    )
+
+
+def decode_record(record: Any, index: int) -> Ride | Rejection:
+    """Decode and validate ``Records[index]`` of a Lambda Kinesis event."""
+    ref = record_ref(record, index)
+    kinesis = record.get("kinesis") if isinstance(record, dict) else None
+    data = kinesis.get("data") if isinstance(kinesis, dict) else None
+    if not isinstance(data, str):
+        return Rejection(
+            Reason.NOT_A_KINESIS_RECORD, "record has no kinesis.data string", ref, None
+        )
+    try:
+        payload = decode_payload(data)
+        return validate_ride(payload, ref)
+    except _Invalid as exc:
+        return Rejection(exc.reason, exc.detail, ref, data)
+
+
+def decode_payload(data: str) -> Any:
+    """base64 -> UTF-8 -> JSON value (any type; the validator checks the shape)."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _Invalid(Reason.INVALID_BASE64, f"kinesis.data is not base64: {exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Invalid(Reason.INVALID_UTF8, f"data is not UTF-8: {exc}") from None
+    try:
+        return _JSON.decode(text)
+    except (ValueError, RecursionError) as exc:
+        raise _Invalid(Reason.INVALID_JSON, f"data is not JSON: {exc}") from None
+
+
+def validate_ride(payload: Any, ref: RecordRef) -> Ride:
+    """Check the ride event's shape and types; raise ``_Invalid`` with the first problem."""
+    if not isinstance(payload, dict):
+        raise _Invalid(
+            Reason.NOT_AN_OBJECT, f"event must be a JSON object, got {_json_type(payload)}"
+        )
+    ride = payload.get("ride")
+    if not isinstance(ride, dict):
+        what = "missing" if ride is None else f"a {_json_type(ride)}"
+        raise _Invalid(Reason.INVALID_RIDE, f"'ride' must be an object, got {what}")
+    pu = _location_id(ride, "PULocationID")
+    do = _location_id(ride, "DOLocationID")
+    distance = _trip_distance(ride)
+    ride_id = _ride_id(payload)
+    pickup = _pickup_datetime(ride)
+    if pickup is None and ref.arrival_timestamp is None:
+        raise _Invalid(
+            Reason.MISSING_EVENT_TIME,
+            "no ride.pickup_datetime and no valid kinesis.approximateArrivalTimestamp",
+        )
+    return Ride(ride_id, pu, do, distance, pickup, ref)
+
+
+def _location_id(ride: dict[str, Any], field: str) -> int:
+    value = ride.get(field)
+    if type(value) is int:  # bool is a subclass of int: `type is` excludes it
+        return value
+    if value is None and field not in ride:
+        raise _Invalid(Reason.INVALID_LOCATION_ID, f"ride.{field} is missing")
+    raise _Invalid(
+        Reason.INVALID_LOCATION_ID,
+        f"ride.{field} must be an integer, got {_json_type(value)} {_short(value)}",
+    )
+
+
+def _trip_distance(ride: dict[str, Any]) -> float:
+    value = ride.get("trip_distance")
+    if type(value) not in (int, float):
+        what = "missing" if "trip_distance" not in ride else _json_type(value)
+        raise _Invalid(
+            Reason.INVALID_TRIP_DISTANCE, f"ride.trip_distance must be a number, got {what}"
+        )
+    try:
+        distance = float(value)
+    except OverflowError:  # an integer too large for a float
+        distance = math.inf
+    if not math.isfinite(distance) or distance < 0:
+        raise _Invalid(
+            Reason.INVALID_TRIP_DISTANCE,
+            f"ride.trip_distance must be finite and >= 0, got {value!r}",
+        )
+    return distance
+
+
+def _ride_id(payload: dict[str, Any]) -> int | str:
+    value = payload.get("ride_id")
+    if type(value) is int:
+        if len(str(value)) > MAX_PARTITION_KEY_CHARS:
+            raise _Invalid(
+                Reason.INVALID_RIDE_ID,
+                f"ride_id has more than {MAX_PARTITION_KEY_CHARS} digits",
+            )
+        return value
+    if isinstance(value, str):
+        if not value:
+            raise _Invalid(Reason.INVALID_RIDE_ID, "ride_id must not be empty")
+        if len(value) > MAX_PARTITION_KEY_CHARS:
+            raise _Invalid(
+                Reason.INVALID_RIDE_ID,
+                f"ride_id is {len(value)} characters; a partition key allows "
+                f"{MAX_PARTITION_KEY_CHARS}",
+            )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Invalid(
+                Reason.INVALID_RIDE_ID, "ride_id contains a lone surrogate (not Unicode)"
+            ) from None
+        return value
+    what = "missing" if "ride_id" not in payload else _json_type(value)
+    raise _Invalid(
+        Reason.INVALID_RIDE_ID, f"ride_id must be an integer or a non-empty string, got {what}"
+    )
+
+
+def _pickup_datetime(ride: dict[str, Any]) -> datetime | None:
+    value = ride.get("pickup_datetime")
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_DATETIME_CHARS:
+        raise _Invalid(
+            Reason.INVALID_PICKUP_DATETIME,
+            f"ride.pickup_datetime must be an ISO 8601 string, got {_json_type(value)}",
+        )
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise _Invalid(
+            Reason.INVALID_PICKUP_DATETIME,
+            f"ride.pickup_datetime {_short(value)} is not ISO 8601",
+        ) from None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

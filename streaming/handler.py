@@ -1,0 +1,281 @@
+"""One Kinesis batch, end to end: decode -> validate -> features -> predict -> publish -> respond.
+
+``RideDurationService`` is built once per container (the cold start) with the
+model and settings injected, like the course's ``ModelService``, so tests
+drive it without AWS. Kinesis is reached only through ``publish``.
+
+Partial batch responses (Lambda docs, *Configuring partial batch response
+with Kinesis*): the function returns the sequence numbers of records it could
+not finish in ``batchItemFailures``, and Lambda retries from the lowest of
+them. A record is reported only when its output (prediction or dead letter)
+was not written - a transient failure. Bad input is never reported (it would
+fail again on every retry and block the shard); it is dead-lettered instead.
+Lambda re-sends everything after the lowest reported record, so a consumer
+may see a prediction twice: every output carries its ``source`` (eventID =
+shard + sequence number) to drop duplicates by. Within one invocation no
+output is sent twice unless a PutRecords call's outcome was unknown (timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from streaming.config import MODEL_NAME, Settings
+from streaming.deadletter import dead_letter_event
+from streaming.deadletter import encode as encode_dead_letter
+from streaming.deadletter import partition_key as dead_letter_key
+from streaming.events import RecordRef, Rejection, Ride, decode_record
+from streaming.features import feature_matrix
+from streaming.model import LoadedModel, load_model
+from streaming.publish import Entry, PublishOutcome, RetryPolicy, Sender, kinesis_sender, publish
+
+#: Lambda's synchronous response payload limit is 6 MB; the ``predictions``
+#: list is dropped from the response (not from the stream) above this.
+MAX_RESPONSE_BYTES = 5_500_000
+
+
+@dataclass
+class BatchResult:
+    """What one invocation did; ``response()`` is what Lambda gets back."""
+
+    predictions: list[dict[str, Any]]
+    rejections: list[Rejection]
+    failed_refs: list[RecordRef]
+    test_run: bool
+    publish_outcomes: dict[str, PublishOutcome] = field(default_factory=dict)
+    not_dead_lettered: int = 0
+    unreportable: int = 0
+    duration_ms: float = 0.0
+
+    def response(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "batchItemFailures": [
+                {"itemIdentifier": ref.sequence_number}
+                for ref in self.failed_refs
+                if ref.sequence_number is not None
+            ],
+        }
+        if _estimated_size(self.predictions) <= MAX_RESPONSE_BYTES:
+            out["predictions"] = self.predictions
+        else:
+            out["predictions"] = []
+            out["predictionsOmitted"] = len(self.predictions)
+        if self.test_run:
+            out["rejected"] = [
+                {"source": r.ref.source(), "reason": r.reason.value, "detail": r.detail}
+                for r in self.rejections
+            ]
+        return out
+
+
+def _estimated_size(predictions: list[dict[str, Any]]) -> int:
+    """Upper-bound the JSON size cheaply (no encoding on the hot path)."""
+    total = 0
+    for p in predictions:
+        total += 200 + len(str(p["prediction"]["ride_id"])) + len(p["source"]["eventID"] or "")
+    return total
+
+
+class RideDurationService:
+    """The stream consumer: model and outputs injected, AWS only behind ``Sender``."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        settings: Settings,
+        *,
+        sender: Sender | None = None,
+        logger: Any = None,
+        metrics: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.version = settings.model_version_override or model.version
+        self.model_name = model.name or MODEL_NAME
+        self._sender = sender
+        self._logger = logger
+        self._metrics = metrics
+        self._sleep = sleep
+        self._policy = RetryPolicy(max_attempts=settings.publish_max_attempts)
+
+    # -- the one-call facade -------------------------------------------------
+
+    def handle(self, event: Any, context: Any = None) -> dict[str, Any]:
+        """Lambda's entry: returns the partial-batch response."""
+        result = self.process(event, context)
+        self._observe(result)
+        return result.response()
+
+    def process(self, event: Any, context: Any = None) -> BatchResult:
+        """Do the batch; return the typed result (``handle`` adds logs and metrics)."""
+        started = time.perf_counter()
+        records = _records(event)
+        rides: list[Ride] = []
+        rejections: list[Rejection] = []
+        for index, record in enumerate(records):
+            item = decode_record(record, index)
+            (rides if isinstance(item, Ride) else rejections).append(item)  # type: ignore[arg-type]
+
+        predictions = self.predict(rides)
+        result = BatchResult(predictions, rejections, [], self.settings.test_run)
+        if not self.settings.test_run:
+            self._publish(result, rides, _time_left(context, self.settings.publish_time_reserve_s))
+        result.duration_ms = (time.perf_counter() - started) * 1000.0
+        return result
+
+    def predict(self, rides: list[Ride]) -> list[dict[str, Any]]:
+        """One vectorised prediction for the whole batch -> course-shaped events."""
+        if not rides:
+            return []
+        minutes = self.model.predictor.predict(feature_matrix(rides)).tolist()
+        name, version = self.model_name, self.version
+        return [
+            {
+                "model": name,
+                "version": version,
+                "prediction": {"ride_duration": duration, "ride_id": ride.ride_id},
+                "source": ride.ref.source(),
+            }
+            for ride, duration in zip(rides, minutes, strict=True)
+        ]
+
+    # -- publishing ------------------------------------------------------------
+
+    def _publish(self, result: BatchResult, rides: list[Ride], time_left: Callable[[], float]) -> None:
+        refs: dict[int, RecordRef] = {r.ref.index: r.ref for r in rides}
+        entries = [
+            Entry(_encode(p), ride.partition_key, ride.ref.index)
+            for p, ride in zip(result.predictions, rides, strict=True)
+        ]
+        failed: set[int] = set()
+        if entries:
+            outcome = self._put(self.settings.predictions_stream, entries, time_left)
+            result.publish_outcomes["predictions"] = outcome
+            failed.update(outcome.failed)
+        if result.rejections:
+            if self.settings.dead_letter_stream:
+                dl_entries = []
+                for rej in result.rejections:
+                    refs[rej.ref.index] = rej.ref
+                    letter = dead_letter_event(rej, version=self.version)
+                    dl_entries.append(
+                        Entry(encode_dead_letter(letter), dead_letter_key(rej), rej.ref.index)
+                    )
+                outcome = self._put(self.settings.dead_letter_stream, dl_entries, time_left)
+                result.publish_outcomes["dead_letters"] = outcome
+                failed.update(outcome.failed)
+            else:
+                # No dead-letter stream: log loudly and count, but never block the shard.
+                result.not_dead_lettered = len(result.rejections)
+        result.failed_refs = [refs[i] for i in sorted(failed)]
+        result.unreportable = sum(1 for r in result.failed_refs if r.sequence_number is None)
+
+    def _put(self, stream: str, entries: list[Entry], time_left: Callable[[], float]) -> PublishOutcome:
+        if self._sender is None:
+            self._sender = kinesis_sender(make_kinesis_client(self.settings.kinesis_endpoint_url))
+        return publish(
+            self._sender, stream, entries, policy=self._policy, time_left=time_left,
+            sleep=self._sleep,
+        )
+
+    # -- logs and metrics ------------------------------------------------------
+
+    def _observe(self, result: BatchResult) -> None:
+        from streaming.observability import COUNT, MILLISECONDS
+
+        log, metrics = self._logger, self._metrics
+        outcomes = result.publish_outcomes
+        retries = sum(o.retried_entries for o in outcomes.values())
+        dead_lettered = 0
+        if "dead_letters" in outcomes:
+            dead_lettered = outcomes["dead_letters"].published
+        if metrics is not None:
+            for name, value in (
+                ("RecordsIn", len(result.predictions) + len(result.rejections)),
+                ("Predicted", len(result.predictions)),
+                ("Rejected", len(result.rejections)),
+                ("DeadLettered", dead_lettered),
+                ("RejectedNotDeadLettered", result.not_dead_lettered),
+                ("PublishRetries", retries),
+                ("Unpublished", len(result.failed_refs)),
+            ):
+                metrics.add_metric(name=name, unit=COUNT, value=value)
+            metrics.add_metric(name="BatchLatency", unit=MILLISECONDS, value=result.duration_ms)
+        if log is None:
+            return
+        for rej in result.rejections:
+            fields = {"reason": rej.reason.value, "detail": rej.detail,
+                      "source": rej.ref.source(), "sequenceNumber": rej.ref.sequence_number}
+            if result.not_dead_lettered and not result.test_run:
+                log.error("rejected record not dead-lettered (DEAD_LETTER_STREAM_NAME unset)",
+                          extra=fields)
+            else:
+                log.warning("record rejected", extra=fields)
+        for stream, outcome in outcomes.items():
+            if outcome.failed:
+                log.error(
+                    "records not published; reported in batchItemFailures for Lambda to retry",
+                    extra={"output": stream, "unpublished": len(outcome.failed),
+                           "errors": dict(outcome.errors), "gave_up": outcome.gave_up_reason},
+                )
+        if result.unreportable:
+            log.error("failed records without a sequence number cannot be reported",
+                      extra={"count": result.unreportable})
+        log.info(
+            "batch processed",
+            extra={
+                "records": len(result.predictions) + len(result.rejections),
+                "predicted": len(result.predictions),
+                "rejected": len(result.rejections),
+                "dead_lettered": dead_lettered,
+                "unpublished": len(result.failed_refs),
+                "publish_retries": retries,
+                "duration_ms": round(result.duration_ms, 2),
+                "test_run": result.test_run,
+                "model_version": self.version,
+            },
+        )
+
+
+def _records(event: Any) -> list[Any]:
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
+        raise ValueError("expected a Kinesis event: an object with a 'Records' list")
+    return event["Records"]
+
+
+def _encode(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode("utf-8")
+
+
+def _time_left(context: Any, reserve_s: float) -> Callable[[], float]:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return lambda: float("inf")
+    return lambda: remaining() / 1000.0 - reserve_s
+
+
+def make_kinesis_client(endpoint_url: str | None = None) -> Any:
+    """A Kinesis client whose retries are ours: botocore retries are off so the
+    publisher's deadline-aware backoff is the only retry layer; timeouts are
+    short so a hung call cannot eat the invocation."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=2,
+        read_timeout=5,
+        tcp_keepalive=True,
+    )
+    return boto3.client("kinesis", endpoint_url=endpoint_url, config=config)
+
+
+def build_service(settings: Settings | None = None, **kwargs: Any) -> RideDurationService:
+    """Read settings, load the model: what Lambda's init does once per container."""
+    settings = settings or Settings.from_env()
+    return RideDurationService(load_model(settings.model_location), settings, **kwargs)

@@ -1,0 +1,62 @@
+"""Shared fixtures: the shipped model, real TLC rows, and Lambda-shaped records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streaming.kinesis_event import lambda_record
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "data"
+MODELS = REPO / "models"
+SHARD = "shardId-000000000000"
+STREAM_ARN = "arn:aws:kinesis:us-east-1:000000000000:stream/ride_events"
+
+#: The course's test event (MLOps Zoomcamp, 04-deployment/streaming).
+COURSE_RIDE = {
+    "ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66},
+    "ride_id": 256,
+}
+
+
+def make_record(
+    payload: Any,
+    seq: int = 1,
+    *,
+    key: str | None = None,
+    arrival: float = 1_676_000_000.0,
+    raw: bool = False,
+) -> dict[str, Any]:
+    """A Lambda ``Records[]`` entry carrying ``payload`` (JSON-encoded unless ``raw``)."""
+    data = payload if raw else json.dumps(payload).encode()
+    return lambda_record(
+        {
+            "Data": data,
+            "PartitionKey": key or str(seq),
+            "SequenceNumber": f"{seq:056d}",
+            "ApproximateArrivalTimestamp": arrival,
+        },
+        shard_id=SHARD,
+        stream_arn=STREAM_ARN,
+        region="us-east-1",
+    )
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    from streaming.model import load_model
+
+    return load_model(MODELS)
+
+
+@pytest.fixture(scope="session")
+def holdout_trips():
+    """The unseen month (2023-02), cleaned as for training."""
+    from streaming import tlc
+
+    trips, _ = tlc.load_trips(tlc.month_path(DATA, "2023-02"))
+    return trips

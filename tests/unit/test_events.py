@@ -1,0 +1,152 @@
+"""Decode + validate: the course event passes; every bad-input kind is rejected by name."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+import pytest
+
+from streaming.events import Reason, Rejection, Ride, decode_record
+from tests.conftest import COURSE_RIDE, make_record
+
+
+def ride(**changes):
+    event = {"ride": dict(COURSE_RIDE["ride"]), "ride_id": COURSE_RIDE["ride_id"]}
+    for key, value in changes.items():
+        if key == "ride_id":
+            event["ride_id"] = value
+        elif value is ...:
+            del event["ride"][key]
+        else:
+            event["ride"][key] = value
+    return event
+
+
+def test_course_event_decodes_to_a_ride():
+    item = decode_record(make_record(COURSE_RIDE, seq=7), 3)
+    assert isinstance(item, Ride)
+    assert (item.pu_location_id, item.do_location_id, item.trip_distance) == (130, 205, 3.66)
+    assert item.ride_id == 256 and item.partition_key == "256"
+    assert item.pickup_datetime is None
+    assert item.ref.index == 3
+    assert item.ref.sequence_number == f"{7:056d}"
+    assert item.ref.source() == {"eventID": f"shardId-000000000000:{7:056d}"}
+
+
+def test_string_ride_id_and_integral_distance_are_valid():
+    item = decode_record(make_record(ride(ride_id="r-1", trip_distance=0)), 0)
+    assert isinstance(item, Ride)
+    assert item.ride_id == "r-1" and item.trip_distance == 0.0
+
+
+def test_unknown_zone_ids_are_valid():
+    item = decode_record(make_record(ride(PULocationID=9999, DOLocationID=-3)), 0)
+    assert isinstance(item, Ride)
+
+
+def test_extra_fields_are_ignored():
+    event = ride()
+    event["ride"]["VendorID"] = 2
+    event["source_system"] = "app"
+    assert isinstance(decode_record(make_record(event), 0), Ride)
+
+
+def test_pickup_datetime_naive_and_aware():
+    naive = decode_record(make_record(ride(pickup_datetime="2023-02-01T08:15:00")), 0)
+    aware = decode_record(make_record(ride(pickup_datetime="2023-02-01T13:15:00Z")), 0)
+    assert naive.pickup_datetime == datetime(2023, 2, 1, 8, 15)
+    assert aware.pickup_datetime.tzinfo is not None
+
+
+def test_null_pickup_datetime_means_absent():
+    item = decode_record(make_record(ride(pickup_datetime=None)), 0)
+    assert isinstance(item, Ride) and item.pickup_datetime is None
+
+
+BAD = {
+    "not base64": (Reason.INVALID_BASE64, None),
+    "not utf-8": (Reason.INVALID_UTF8, b"\xff\xfe{}"),
+    "not json": (Reason.INVALID_JSON, b"ride 130 -> 205"),
+    "NaN constant": (Reason.INVALID_JSON, b'{"ride": {"trip_distance": NaN}}'),
+    "trailing garbage": (Reason.INVALID_JSON, b'{"ride_id": 1} x'),
+    "array": (Reason.NOT_AN_OBJECT, b"[1, 2]"),
+    "string": (Reason.NOT_AN_OBJECT, b'"ride"'),
+    "no ride": (Reason.INVALID_RIDE, {"ride_id": 1}),
+    "ride is a list": (Reason.INVALID_RIDE, {"ride": [130, 205], "ride_id": 1}),
+    "PU missing": (Reason.INVALID_LOCATION_ID, ride(PULocationID=...)),
+    "PU null": (Reason.INVALID_LOCATION_ID, ride(PULocationID=None)),
+    "PU string": (Reason.INVALID_LOCATION_ID, ride(PULocationID="130")),
+    "PU float": (Reason.INVALID_LOCATION_ID, ride(PULocationID=130.0)),
+    "PU boolean": (Reason.INVALID_LOCATION_ID, ride(PULocationID=True)),
+    "DO boolean": (Reason.INVALID_LOCATION_ID, ride(DOLocationID=False)),
+    "distance missing": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=...)),
+    "distance string": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance="3.66")),
+    "distance boolean": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=True)),
+    "distance negative": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=-0.5)),
+    "distance huge integer": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=10**400)),
+    "distance 1e400": (Reason.INVALID_TRIP_DISTANCE, b'{"ride": {"PULocationID": 1, '
+                       b'"DOLocationID": 2, "trip_distance": 1e400}, "ride_id": 1}'),
+    "ride_id missing": (Reason.INVALID_RIDE_ID, {"ride": COURSE_RIDE["ride"]}),
+    "ride_id null": (Reason.INVALID_RIDE_ID, ride(ride_id=None)),
+    "ride_id empty": (Reason.INVALID_RIDE_ID, ride(ride_id="")),
+    "ride_id too long": (Reason.INVALID_RIDE_ID, ride(ride_id="x" * 257)),
+    "ride_id 257 digits": (Reason.INVALID_RIDE_ID, ride(ride_id=10**256)),
+    "ride_id boolean": (Reason.INVALID_RIDE_ID, ride(ride_id=True)),
+    "ride_id float": (Reason.INVALID_RIDE_ID, ride(ride_id=1.5)),
+    "ride_id object": (Reason.INVALID_RIDE_ID, ride(ride_id={"id": 1})),
+    "ride_id lone surrogate": (Reason.INVALID_RIDE_ID, b'{"ride": {"PULocationID": 1, '
+                               b'"DOLocationID": 2, "trip_distance": 1}, "ride_id": "\\ud800"}'),
+    "pickup not a string": (Reason.INVALID_PICKUP_DATETIME, ride(pickup_datetime=1676000000)),
+    "pickup not ISO": (Reason.INVALID_PICKUP_DATETIME, ride(pickup_datetime="Feb 1st, 8am")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_rejected_with_its_reason(case):
+    reason, payload = BAD[case]
+    if payload is None:
+        record = make_record(COURSE_RIDE)
+        record["kinesis"]["data"] = "%%% not base64 %%%"
+    elif isinstance(payload, bytes):
+        record = make_record(payload, raw=True)
+    else:
+        record = make_record(payload)
+    item = decode_record(record, 5)
+    assert isinstance(item, Rejection), case
+    assert item.reason is reason, (case, item.detail)
+    assert item.detail  # a human-readable explanation
+    assert item.ref.index == 5 and item.ref.sequence_number == f"{1:056d}"
+    assert item.data == record["kinesis"]["data"]  # the original bytes are kept
+
+
+def test_missing_event_time_is_rejected():
+    record = make_record(COURSE_RIDE)
+    del record["kinesis"]["approximateArrivalTimestamp"]
+    item = decode_record(record, 0)
+    assert isinstance(item, Rejection) and item.reason is Reason.MISSING_EVENT_TIME
+    with_pickup = make_record(ride(pickup_datetime="2023-02-01T08:00:00"))
+    del with_pickup["kinesis"]["approximateArrivalTimestamp"]
+    assert isinstance(decode_record(with_pickup, 0), Ride)
+
+
+@pytest.mark.parametrize("record", [None, "x", {}, {"kinesis": {}}, {"kinesis": {"data": 5}}])
+def test_malformed_lambda_records_are_rejected(record):
+    item = decode_record(record, 0)
+    assert isinstance(item, Rejection) and item.reason is Reason.NOT_A_KINESIS_RECORD
+
+
+def test_reason_codes_are_stable_strings():
+    # Dead-letter consumers filter on these; renaming one is a breaking change.
+    assert {r.value for r in Reason} == {
+        "not_a_kinesis_record", "invalid_base64", "invalid_utf8", "invalid_json",
+        "not_an_object", "invalid_ride", "invalid_location_id", "invalid_trip_distance",
+        "invalid_ride_id", "invalid_pickup_datetime", "missing_event_time",
+    }
+
+
+def test_data_is_decoded_strictly_as_base64():
+    record = make_record(COURSE_RIDE)
+    record["kinesis"]["data"] = base64.b64encode(b'{"a": 1}').decode() + "\n"
+    item = decode_record(record, 0)
+    assert isinstance(item, Rejection) and item.reason is Reason.INVALID_BASE64

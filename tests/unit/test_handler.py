@@ -1,0 +1,188 @@
+"""The batch handler without AWS: model and outputs injected, as in the course's ModelService."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from streaming.config import Settings
+from streaming.features import feature_matrix
+from streaming.handler import RideDurationService
+from streaming.events import Ride, decode_record
+from streaming.lambda_context import LocalContext
+from tests.conftest import COURSE_RIDE, make_record
+from tests.schemas import assert_valid
+from tests.support.senders import ScriptedSender
+
+
+class RecordingMetrics:
+    def __init__(self):
+        self.values: dict[str, float] = {}
+
+    def add_metric(self, name, unit, value):
+        self.values[name] = self.values.get(name, 0) + value
+
+
+def service(model, sender=None, metrics=None, **settings):
+    defaults = {"predictions_stream": "preds", "dead_letter_stream": "dlq"}
+    return RideDurationService(model, Settings(**(defaults | settings)), sender=sender,
+                               metrics=metrics, sleep=lambda s: None)
+
+
+def expected_minutes(model, records):
+    rides = [decode_record(r, i) for i, r in enumerate(records)]
+    assert all(isinstance(r, Ride) for r in rides)
+    return model.predictor.predict(feature_matrix(rides)).tolist()
+
+
+def ride_event(i, **ride):
+    return {"ride": {"PULocationID": 74 + i % 5, "DOLocationID": 75 + i % 7,
+                     "trip_distance": 0.5 + i % 13, **ride}, "ride_id": i}
+
+
+def test_course_ride_256_in_test_run(shipped_model):
+    record = make_record(COURSE_RIDE)
+    response = service(shipped_model, test_run=True).handle({"Records": [record]})
+    assert response["batchItemFailures"] == [] and response["rejected"] == []
+    [prediction] = response["predictions"]
+    assert prediction["model"] == "ride_duration_prediction_model"
+    assert prediction["version"] == shipped_model.version
+    assert prediction["prediction"]["ride_id"] == 256
+    assert prediction["prediction"]["ride_duration"] == expected_minutes(shipped_model, [record])[0]
+    assert 1.0 < prediction["prediction"]["ride_duration"] < 60.0
+    assert prediction["source"] == {"eventID": record["eventID"]}
+    assert_valid("prediction_event", prediction)
+    assert_valid("ride_event", COURSE_RIDE)
+
+
+def test_test_run_publishes_nothing_and_lists_rejections(shipped_model):
+    sender = ScriptedSender()
+    records = [make_record(COURSE_RIDE, 1), make_record(b"oops", 2, raw=True)]
+    response = service(shipped_model, sender, test_run=True).handle({"Records": records})
+    assert sender.calls == []
+    assert [r["reason"] for r in response["rejected"]] == ["invalid_json"]
+    assert response["rejected"][0]["source"] == {"eventID": records[1]["eventID"]}
+
+
+def test_mixed_batch_publishes_predictions_and_dead_letters(shipped_model):
+    sender = ScriptedSender()
+    metrics = RecordingMetrics()
+    records = [make_record(ride_event(i), seq=i + 1) for i in range(6)]
+    records.insert(2, make_record(b"\xff", seq=100, raw=True))
+    records.append(make_record({"ride": None, "ride_id": "x"}, seq=101))
+    svc = service(shipped_model, sender, metrics)
+    response = svc.handle({"Records": records}, LocalContext())
+    assert response["batchItemFailures"] == []
+    written = sender.written["preds"]
+    assert [p["prediction"]["ride_id"] for p in written] == list(range(6))
+    assert sender.keys["preds"] == [str(i) for i in range(6)]
+    good = [r for i, r in enumerate(records) if i not in (2, 7)]
+    assert [p["prediction"]["ride_duration"] for p in written] == expected_minutes(
+        shipped_model, good)
+    assert written == response["predictions"]
+    for p in written:
+        assert_valid("prediction_event", p)
+    letters = sender.written["dlq"]
+    assert [d["reason"] for d in letters] == ["invalid_utf8", "invalid_ride"]
+    assert [d["sequenceNumber"] for d in letters] == [f"{100:056d}", f"{101:056d}"]
+    for d in letters:
+        assert_valid("dead_letter", d)
+    assert metrics.values | {"BatchLatency": 0} == {
+        "RecordsIn": 8, "Predicted": 6, "Rejected": 2, "DeadLettered": 2,
+        "RejectedNotDeadLettered": 0, "PublishRetries": 0, "Unpublished": 0, "BatchLatency": 0}
+
+
+def test_unpublished_predictions_are_reported_bad_records_never(shipped_model):
+    # entries of rides 3 and 5 keep failing; the bad record's dead letter is written
+    sender = ScriptedSender(fail=lambda stream, call, e: "InternalFailure"
+                            if stream == "preds" and e.ref in (3, 5) else None)
+    records = [make_record(ride_event(i), seq=i + 1) for i in range(6)]
+    records[1] = make_record(b"[]", seq=2, raw=True)
+    metrics = RecordingMetrics()
+    response = service(shipped_model, sender, metrics).handle({"Records": records})
+    assert response["batchItemFailures"] == [
+        {"itemIdentifier": records[3]["kinesis"]["sequenceNumber"]},
+        {"itemIdentifier": records[5]["kinesis"]["sequenceNumber"]},
+    ]
+    assert metrics.values["Unpublished"] == 2
+    assert metrics.values["PublishRetries"] > 0
+    # nothing lost: every record is published, dead-lettered or reported
+    published = {p["source"]["eventID"] for p in sender.written["preds"]}
+    dead = {d["source"]["eventID"] for d in sender.written["dlq"]}
+    reported = {f"shardId-000000000000:{f['itemIdentifier']}" for f in response[
+        "batchItemFailures"]}
+    assert published | dead | reported == {r["eventID"] for r in records}
+
+
+def test_a_dead_letter_that_cannot_be_written_is_reported(shipped_model):
+    sender = ScriptedSender(fail=lambda stream, call, e: "InternalFailure"
+                            if stream == "dlq" else None)
+    records = [make_record(ride_event(0), seq=1), make_record(b"{", seq=2, raw=True)]
+    response = service(shipped_model, sender).handle({"Records": records})
+    assert response["batchItemFailures"] == [{"itemIdentifier": f"{2:056d}"}]
+
+
+def test_without_dead_letter_stream_rejections_are_counted_not_reported(shipped_model):
+    sender = ScriptedSender()
+    metrics = RecordingMetrics()
+    records = [make_record(b"{", seq=1, raw=True), make_record(ride_event(1), seq=2)]
+    svc = service(shipped_model, sender, metrics, dead_letter_stream=None)
+    response = svc.handle({"Records": records})
+    assert response["batchItemFailures"] == []
+    assert metrics.values["RejectedNotDeadLettered"] == 1
+    assert [s for s, _ in sender.calls] == ["preds"]
+
+
+def test_publishing_stops_at_the_invocation_deadline(shipped_model):
+    sender = ScriptedSender(fail=lambda stream, call, e: "ProvisionedThroughputExceededException")
+    records = [make_record(ride_event(i), seq=i + 1) for i in range(3)]
+    svc = RideDurationService(shipped_model, Settings(publish_max_attempts=50),
+                              sender=sender)  # real sleep: the deadline must end it
+    response = svc.handle({"Records": records}, LocalContext(timeout_s=3.0))
+    assert len(response["batchItemFailures"]) == 3
+    assert 1 < len(sender.calls) < 50
+
+
+def test_version_precedence(shipped_model):
+    record = make_record(COURSE_RIDE)
+    run_id = service(shipped_model, test_run=True, model_version_override="run-123")
+    assert run_id.handle({"Records": [record]})["predictions"][0]["version"] == "run-123"
+    assert Settings.from_env({"RUN_ID": "r1"}).model_version_override == "r1"
+    assert Settings.from_env({"RUN_ID": "r1", "MODEL_VERSION": "m2"}).model_version_override \
+        == "m2"
+
+
+def test_ten_thousand_records_in_one_vectorised_call(shipped_model):
+    records = [make_record(ride_event(i, pickup_datetime=f"2023-02-{1 + i % 28:02d}T{i % 24:02d}"
+                                         ":00:00"), seq=i + 1) for i in range(10_000)]
+    calls = []
+    real_predict = shipped_model.predictor.predict
+
+    class Spy:
+        def predict(self, x):
+            calls.append(len(x))
+            return real_predict(x)
+
+    svc = service(shipped_model, test_run=True)
+    svc.model = type(shipped_model)(Spy(), shipped_model.metadata, "spy")
+    response = svc.handle({"Records": records})
+    assert calls == [10_000]
+    assert len(response["predictions"]) == 10_000
+    assert len(json.dumps(response)) < 6_000_000  # Lambda's response limit
+    got = np.array([p["prediction"]["ride_duration"] for p in response["predictions"]])
+    assert np.array_equal(got, np.array(expected_minutes(shipped_model, records)))
+
+
+@pytest.mark.parametrize("event", [None, [], {}, {"Records": "x"}])
+def test_not_a_kinesis_event(shipped_model, event):
+    with pytest.raises(ValueError, match="Kinesis event"):
+        service(shipped_model, test_run=True).handle(event)
+
+
+def test_empty_batch(shipped_model):
+    sender = ScriptedSender()
+    assert service(shipped_model, sender).handle({"Records": []}) == {
+        "batchItemFailures": [], "predictions": []}
+    assert sender.calls == []

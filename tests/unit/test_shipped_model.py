@@ -1,0 +1,45 @@
+"""The model in models/ is the one its metadata describes, and it is good."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from streaming import tlc
+from streaming.modelcard import CARD_FILE, PLOT_ERROR_BY_HOUR, PLOT_PRED_VS_ACTUAL
+from streaming.train import HOLDOUT_MONTH, TARGET_RMSE_MIN, rmse
+from tests.conftest import MODELS
+
+
+def test_metadata_records_the_required_figures(shipped_model):
+    meta = shipped_model.metadata
+    assert meta["metrics"]["validation_rmse"] <= TARGET_RMSE_MIN
+    assert meta["metrics"]["baseline_validation_rmse"] > meta["metrics"]["validation_rmse"]
+    assert meta["exactness"]["max_abs_diff_minutes"] <= 1e-4
+    assert meta["exactness"]["rows"] >= 10_000
+    assert HOLDOUT_MONTH not in meta["data"]["refit_months"]
+    assert meta["data"]["train_month"] != HOLDOUT_MONTH
+    months = meta["data"]["months"]
+    assert all(m["rows_clean"] > 0 for m in months.values())
+    assert meta["data"]["refit_rows"] == sum(months[m]["rows_clean"]
+                                             for m in meta["data"]["refit_months"])
+    assert {"numpy", "scikit-learn", "python"} <= set(meta["libraries"])
+    weights = (MODELS / meta["weights"]["file"]).read_bytes()
+    assert hashlib.sha256(weights).hexdigest() == meta["weights"]["sha256"]
+
+
+def test_served_model_reproduces_its_recorded_holdout_rmse(shipped_model, holdout_trips):
+    # Not a hard-coded prediction: the served model, on the real unseen month,
+    # must score what training recorded (a broken export or loader would not).
+    x = tlc.features_of(holdout_trips)
+    got = rmse(holdout_trips["duration"].to_numpy(), shipped_model.predictor.predict(x))
+    assert np.isclose(got, shipped_model.metadata["metrics"]["holdout_rmse"], atol=1e-9)
+    assert got < shipped_model.metadata["metrics"]["baseline_holdout_rmse"]
+
+
+def test_model_card_and_plots_exist():
+    card = (MODELS / CARD_FILE).read_text()
+    for plot in (PLOT_PRED_VS_ACTUAL, PLOT_ERROR_BY_HOUR):
+        assert plot in card
+        assert (MODELS / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
