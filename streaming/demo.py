@@ -58,73 +58,84 @@ def run_demo(data_dir: Path, rides: int, batch_size: int, shards: int, seed: int
     server, endpoint = _start_moto()
     try:
         # The handler reads its settings at import, as on Lambda: set them first.
-        os.environ.update({
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            "KINESIS_ENDPOINT_URL": endpoint,
-            "PREDICTIONS_STREAM_NAME": PREDICTIONS_STREAM,
-            "DEAD_LETTER_STREAM_NAME": DEAD_LETTER_STREAM,
-            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
-            "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
-        })
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                "KINESIS_ENDPOINT_URL": endpoint,
+                "PREDICTIONS_STREAM_NAME": PREDICTIONS_STREAM,
+                "DEAD_LETTER_STREAM_NAME": DEAD_LETTER_STREAM,
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
+                "POWERTOOLS_METRICS_DISABLED": os.environ.get(
+                    "POWERTOOLS_METRICS_DISABLED", "true"
+                ),
+            }
+        )
         region = os.environ["AWS_DEFAULT_REGION"]
         from streaming.handler import make_kinesis_client
 
         client = make_kinesis_client(endpoint)
-        from streaming.kinesis_io import create_stream, iter_shard, read_all, shard_ids
+        from streaming.kinesis_io import create_stream, read_all
 
-        input_arn = create_stream(client, INPUT_STREAM, shards)
+        create_stream(client, INPUT_STREAM, shards)
         create_stream(client, PREDICTIONS_STREAM, 2)
         create_stream(client, DEAD_LETTER_STREAM, 1)
-        print(f"moto Kinesis on {endpoint}: streams {INPUT_STREAM} ({shards} shards), "
-              f"{PREDICTIONS_STREAM} (2), {DEAD_LETTER_STREAM} (1)")
+        print(
+            f"moto Kinesis on {endpoint}: streams {INPUT_STREAM} ({shards} shards), "
+            f"{PREDICTIONS_STREAM} (2), {DEAD_LETTER_STREAM} (1)"
+        )
 
         trips, _ = tlc.load_trips(tlc.month_path(data_dir, DEMO_MONTH))
         sample = trips.sample(n=min(rides, len(trips)), random_state=seed)
         sample = sample.sort_values("pickup_datetime")
         events = tlc.ride_events(sample)
-        for event, ride_id in zip(events, sample.index):
+        for event, ride_id in zip(events, sample.index, strict=False):
             event["ride_id"] = int(ride_id)  # row of the cleaned month: joins back to the truth
-        truth = dict(zip(sample.index.astype(int), sample["duration"]))
+        truth = dict(zip(sample.index.astype(int), sample["duration"], strict=False))
 
         from streaming.publish import Entry, kinesis_sender, publish
 
         payloads = [(json.dumps(e).encode(), str(e["ride_id"])) for e in events]
         payloads += [(bad, f"bad-{i}") for i, bad in enumerate(BAD_EVENTS)]
         t0 = time.perf_counter()
-        sent = publish(kinesis_sender(client), INPUT_STREAM,
-                       [Entry(d, k, i) for i, (d, k) in enumerate(payloads)])
+        sent = publish(
+            kinesis_sender(client),
+            INPUT_STREAM,
+            [Entry(d, k, i) for i, (d, k) in enumerate(payloads)],
+        )
         if sent.failed:
             raise RuntimeError(f"{len(sent.failed)} rides could not be sent: {sent.errors}")
-        print(f"sent {len(events)} real rides of {DEMO_MONTH} + {len(BAD_EVENTS)} malformed "
-              f"events in {time.perf_counter() - t0:.2f} s")
+        print(
+            f"sent {len(events)} real rides of {DEMO_MONTH} + {len(BAD_EVENTS)} malformed "
+            f"events in {time.perf_counter() - t0:.2f} s"
+        )
 
         import lambda_function
-        from streaming.kinesis_event import lambda_event
-        from streaming.lambda_context import LocalContext
+        from streaming.local_invoke import drain
 
-        invocations = handled = 0
         emf = io.StringIO()
-        handler_s = 0.0
-        for shard in shard_ids(client, INPUT_STREAM):
-            for batch in iter_shard(client, INPUT_STREAM, shard, limit=batch_size):
-                pending = batch
-                for _attempt in range(10):  # what Lambda's retries would do
-                    event = lambda_event(pending, shard_id=shard, stream_arn=input_arn,
-                                         region=region)
-                    t1 = time.perf_counter()
-                    with contextlib.redirect_stdout(emf):  # EMF metric lines: not for the demo
-                        response = lambda_function.lambda_handler(event, LocalContext())
-                    handler_s += time.perf_counter() - t1
-                    invocations += 1
-                    handled += len(pending)
-                    failures = {f["itemIdentifier"] for f in response["batchItemFailures"]}
-                    if not failures:
-                        break
-                    lowest = min(failures, key=int)
-                    pending = [r for r in pending if int(r["SequenceNumber"]) >= int(lowest)]
-                print(f"  {shard}: {handled} records handled in {invocations} invocations",
-                      end="\r", flush=True)
+        in_handler = [0.0]
+
+        def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            t = time.perf_counter()
+            with contextlib.redirect_stdout(emf):  # EMF metric lines: not for the demo
+                response = lambda_function.lambda_handler(event, context)
+            in_handler[0] += time.perf_counter() - t
+            return response
+
+        def progress(st: Any) -> None:
+            print(
+                f"  handler: {st.records_delivered} records in {st.invocations} invocations",
+                end="\r",
+                flush=True,
+            )
+
+        stats = drain(
+            client, INPUT_STREAM, invoke, batch_size=batch_size, region=region, on_invoke=progress
+        )
+        handler_s = in_handler[0]
+        invocations, handled = stats.invocations, stats.records_delivered
         print()
 
         outputs = [json.loads(r["Data"]) for _, r in read_all(client, PREDICTIONS_STREAM)]
@@ -135,8 +146,9 @@ def run_demo(data_dir: Path, rides: int, batch_size: int, shards: int, seed: int
     unique = {}
     for out in outputs:
         unique.setdefault(out["source"]["eventID"], out)
-    predicted = {o["prediction"]["ride_id"]: o["prediction"]["ride_duration"]
-                 for o in unique.values()}
+    predicted = {
+        o["prediction"]["ride_id"]: o["prediction"]["ride_duration"] for o in unique.values()
+    }
     ids = [i for i in truth if i in predicted]
     errors = np.array([predicted[i] - truth[i] for i in ids])
     summary = {
@@ -149,6 +161,7 @@ def run_demo(data_dir: Path, rides: int, batch_size: int, shards: int, seed: int
         "dead_letter_reasons": sorted(d["reason"] for d in letters),
         "invocations": invocations,
         "handler_seconds": round(handler_s, 3),
+        "abandoned": len(stats.abandoned),
         "handler_records_per_s": round(handled / handler_s) if handler_s else None,
         "rmse_minutes": float(np.sqrt(np.mean(errors**2))) if len(errors) else None,
         "model_version": outputs[0]["version"] if outputs else None,
@@ -159,23 +172,36 @@ def run_demo(data_dir: Path, rides: int, batch_size: int, shards: int, seed: int
 def print_summary(s: dict[str, Any], model_holdout_rmse: float | None) -> None:
     print("\n== summary ==")
     print(f"rides sent               {s['rides_sent']} (+ {s['malformed_sent']} malformed)")
-    print(f"predictions received     {s['predictions_received']} "
-          f"({s['unique_predictions']} unique, {s['rides_without_prediction']} rides missing)")
+    print(
+        f"predictions received     {s['predictions_received']} "
+        f"({s['unique_predictions']} unique, {s['rides_without_prediction']} rides missing)"
+    )
     print(f"dead letters             {s['dead_letters']}: {', '.join(s['dead_letter_reasons'])}")
-    print(f"handler                  {s['invocations']} invocations, {s['handler_seconds']} s, "
-          f"{s['handler_records_per_s']} records/s (incl. PutRecords to moto)")
-    ref = f" (model card: {model_holdout_rmse:.2f} on the whole month)" if model_holdout_rmse else ""
+    print(
+        f"handler                  {s['invocations']} invocations, {s['handler_seconds']} s, "
+        f"{s['handler_records_per_s']} records/s (incl. its PutRecords calls to moto)"
+    )
+    ref = (
+        f" (model card: {model_holdout_rmse:.2f} on the whole month)" if model_holdout_rmse else ""
+    )
     print(f"RMSE vs real durations   {s['rmse_minutes']:.2f} min{ref}")
     print(f"model version            {s['model_version']}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="streaming demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="streaming demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--rides", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=100,
-                        help="records per invocation (the event source mapping's default: 100)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=100,
+        help="records per invocation (the event source mapping's default: 100)",
+    )
     parser.add_argument("--shards", type=int, default=2, help="shards of the input stream")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -184,16 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        from streaming.model.artifact import read_metadata
         from streaming.config import Settings
+        from streaming.model.artifact import read_metadata
 
         location = Settings.from_env().model_location
         holdout = None
         if not location.startswith("s3://"):
             holdout = read_metadata(Path(location), location)["metrics"].get("holdout_rmse")
         print_summary(summary, holdout)
-    complete = (summary["rides_without_prediction"] == 0
-                and summary["dead_letters"] == summary["malformed_sent"])
+    complete = (
+        summary["rides_without_prediction"] == 0
+        and summary["dead_letters"] == summary["malformed_sent"]
+    )
     if not complete:
         print("INCOMPLETE: some rides have neither a prediction nor a dead letter", file=sys.stderr)
     return 0 if complete else 1

@@ -146,7 +146,9 @@ class RideDurationService:
 
     # -- publishing ------------------------------------------------------------
 
-    def _publish(self, result: BatchResult, rides: list[Ride], time_left: Callable[[], float]) -> None:
+    def _publish(
+        self, result: BatchResult, rides: list[Ride], time_left: Callable[[], float]
+    ) -> None:
         refs: dict[int, RecordRef] = {r.ref.index: r.ref for r in rides}
         entries = [
             Entry(_encode(p), ride.partition_key, ride.ref.index)
@@ -175,11 +177,17 @@ class RideDurationService:
         result.failed_refs = [refs[i] for i in sorted(failed)]
         result.unreportable = sum(1 for r in result.failed_refs if r.sequence_number is None)
 
-    def _put(self, stream: str, entries: list[Entry], time_left: Callable[[], float]) -> PublishOutcome:
+    def _put(
+        self, stream: str, entries: list[Entry], time_left: Callable[[], float]
+    ) -> PublishOutcome:
         if self._sender is None:
             self._sender = kinesis_sender(make_kinesis_client(self.settings.kinesis_endpoint_url))
         return publish(
-            self._sender, stream, entries, policy=self._policy, time_left=time_left,
+            self._sender,
+            stream,
+            entries,
+            policy=self._policy,
+            time_left=time_left,
             sleep=self._sleep,
         )
 
@@ -209,23 +217,35 @@ class RideDurationService:
         if log is None:
             return
         for rej in result.rejections:
-            fields = {"reason": rej.reason.value, "detail": rej.detail,
-                      "source": rej.ref.source(), "sequenceNumber": rej.ref.sequence_number}
+            fields = {
+                "reason": rej.reason.value,
+                "detail": rej.detail,
+                "source": rej.ref.source(),
+                "sequenceNumber": rej.ref.sequence_number,
+            }
             if result.not_dead_lettered and not result.test_run:
-                log.error("rejected record not dead-lettered (DEAD_LETTER_STREAM_NAME unset)",
-                          extra=fields)
+                log.error(
+                    "rejected record not dead-lettered (DEAD_LETTER_STREAM_NAME unset)",
+                    extra=fields,
+                )
             else:
                 log.warning("record rejected", extra=fields)
         for stream, outcome in outcomes.items():
             if outcome.failed:
                 log.error(
                     "records not published; reported in batchItemFailures for Lambda to retry",
-                    extra={"output": stream, "unpublished": len(outcome.failed),
-                           "errors": dict(outcome.errors), "gave_up": outcome.gave_up_reason},
+                    extra={
+                        "output": stream,
+                        "unpublished": len(outcome.failed),
+                        "errors": dict(outcome.errors),
+                        "gave_up": outcome.gave_up_reason,
+                    },
                 )
         if result.unreportable:
-            log.error("failed records without a sequence number cannot be reported",
-                      extra={"count": result.unreportable})
+            log.error(
+                "failed records without a sequence number cannot be reported",
+                extra={"count": result.unreportable},
+            )
         log.info(
             "batch processed",
             extra={

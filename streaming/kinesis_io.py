@@ -6,6 +6,7 @@ from TRIM_HORIZON. These are tooling, not the Lambda hot path.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,10 +14,8 @@ from typing import Any
 
 def create_stream(client: Any, name: str, shards: int, *, timeout_s: float = 30.0) -> str:
     """Create ``name`` with ``shards`` shards (if absent), wait until ACTIVE, return its ARN."""
-    try:
+    with contextlib.suppress(client.exceptions.ResourceInUseException):  # exists already
         client.create_stream(StreamName=name, ShardCount=shards)
-    except client.exceptions.ResourceInUseException:
-        pass
     deadline = time.monotonic() + timeout_s
     while True:
         desc = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]

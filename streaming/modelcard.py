@@ -36,17 +36,24 @@ def _plots(out_dir: Path, holdout: Any, y_pred: np.ndarray, month: str) -> dict[
     by_hour = []
     for h in range(24):
         e = err[hours == h]
-        by_hour.append({
-            "hour": h,
-            "rides": int(e.size),
-            "rmse": float(np.sqrt(np.mean(e**2))) if e.size else None,
-            "mean_error": float(np.mean(e)) if e.size else None,
-        })
+        by_hour.append(
+            {
+                "hour": h,
+                "rides": int(e.size),
+                "rmse": float(np.sqrt(np.mean(e**2))) if e.size else None,
+                "mean_error": float(np.mean(e)) if e.size else None,
+            }
+        )
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
     xs = [b["hour"] for b in by_hour]
     ax.bar(xs, [b["rmse"] or 0 for b in by_hour], color="#4477aa", label="RMSE")
-    ax.plot(xs, [b["mean_error"] or 0 for b in by_hour], color="#cc6677", marker="o",
-            label="mean error (pred - actual)")
+    ax.plot(
+        xs,
+        [b["mean_error"] or 0 for b in by_hour],
+        color="#cc6677",
+        marker="o",
+        label="mean error (pred - actual)",
+    )
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_xticks(range(24))
     ax.set_xlabel("pickup hour (New York)")
@@ -59,14 +66,16 @@ def _plots(out_dir: Path, holdout: Any, y_pred: np.ndarray, month: str) -> dict[
     return {"by_hour": by_hour}
 
 
-def write_model_card(out_dir: Path, metadata: dict[str, Any], holdout: Any,
-                     y_pred: np.ndarray) -> Path:
+def write_model_card(
+    out_dir: Path, metadata: dict[str, Any], holdout: Any, y_pred: np.ndarray
+) -> Path:
     """Write ``MODEL_CARD.md`` and its two PNG plots into ``out_dir``."""
     data, metrics, model = metadata["data"], metadata["metrics"], metadata["model"]
     month = data["holdout_month"]
     extra = _plots(out_dir, holdout, y_pred, month)
-    worst = sorted((b for b in extra["by_hour"] if b["rmse"] is not None),
-                   key=lambda b: -b["rmse"])[:3]
+    worst = sorted(
+        (b for b in extra["by_hour"] if b["rmse"] is not None), key=lambda b: -b["rmse"]
+    )[:3]
     rows = "\n".join(
         f"| {m} | {s['rows_raw']} | {s['rows_outside_month']} | "
         f"{s['rows_duration_out_of_range']} | {s['rows_clean']} |"
@@ -77,44 +86,44 @@ def write_model_card(out_dir: Path, metadata: dict[str, Any], holdout: Any,
         f"{' **chosen**' if c['name'] == metadata['selection']['chosen'] else ''} |"
         for c in metadata["selection"]["candidates"]
     )
-    text = f"""# Model card: {metadata['name']}
+    text = f"""# Model card: {metadata["name"]}
 
-Version `{metadata['version']}`, trained {metadata['trained_at']} by `make train`.
+Version `{metadata["version"]}`, trained {metadata["trained_at"]} by `make train`.
 
 ## What it predicts
 Minutes from pickup to drop-off of an NYC green-taxi ride, from what is known
-when the ride starts: {', '.join(f'`{f}`' for f in metadata['features'])}
+when the ride starts: {", ".join(f"`{f}`" for f in metadata["features"])}
 (hour and weekday in New York local time). Trained on rides of 1-60 minutes;
 longer or shorter rides are outside what it was taught.
 
 ## Model
-{model['type']} with zones as categories ({model['zone_categories']['PULocationID']}
-pickup / {model['zone_categories']['DOLocationID']} drop-off zones seen at least
-{model['params']['min_zone_count']} times; rarer and unknown zones share one "unknown"
-branch), {model['n_trees']} trees of at most {model['max_leaves']} leaves. Served as
-tree tables run by numpy (`{metadata['format']}`, {metadata['weights']['bytes'] // 1024} KiB,
-sha256 `{metadata['weights']['sha256'][:16]}...`); the export matches scikit-learn to
-{metadata['exactness']['max_abs_diff_minutes']:.2g} min over
-{metadata['exactness']['rows']} real rows (tolerance {metadata['exactness']['tolerance_minutes']:g}).
+{model["type"]} with zones as categories ({model["zone_categories"]["PULocationID"]}
+pickup / {model["zone_categories"]["DOLocationID"]} drop-off zones seen at least
+{model["params"]["min_zone_count"]} times; rarer and unknown zones share one "unknown"
+branch), {model["n_trees"]} trees of at most {model["max_leaves"]} leaves. Served as
+tree tables run by numpy (`{metadata["format"]}`, {metadata["weights"]["bytes"] // 1024} KiB,
+sha256 `{metadata["weights"]["sha256"][:16]}...`); the export matches scikit-learn to
+{metadata["exactness"]["max_abs_diff_minutes"]:.2g} min over
+{metadata["exactness"]["rows"]} real rows (tolerance {metadata["exactness"]["tolerance_minutes"]:g}).
 
 ## Evaluation
 | figure | RMSE (min) |
 |---|---|
-| this model, validation {data['validation_month']} (fit on {data['train_month']}) | {metrics['validation_rmse']:.3f} |
-| course baseline, validation {data['validation_month']} | {metrics['baseline_validation_rmse']:.3f} |
-| shipped model (refit on {', '.join(data['refit_months'])}), unseen {month} | {metrics['holdout_rmse']:.3f} |
-| course baseline, unseen {month} | {metrics['baseline_holdout_rmse']:.3f} |
+| this model, validation {data["validation_month"]} (fit on {data["train_month"]}) | {metrics["validation_rmse"]:.3f} |
+| course baseline, validation {data["validation_month"]} | {metrics["baseline_validation_rmse"]:.3f} |
+| shipped model (refit on {", ".join(data["refit_months"])}), unseen {month} | {metrics["holdout_rmse"]:.3f} |
+| course baseline, unseen {month} | {metrics["baseline_holdout_rmse"]:.3f} |
 
-Target: validation RMSE <= {metrics['validation_target_rmse']} min. Mean error on {month}:
-{metrics['holdout_mean_error']:+.3f} min. Hardest hours on {month}:
-{', '.join(f"{b['hour']}h ({b['rmse']:.2f})" for b in worst)}.
+Target: validation RMSE <= {metrics["validation_target_rmse"]} min. Mean error on {month}:
+{metrics["holdout_mean_error"]:+.3f} min. Hardest hours on {month}:
+{", ".join(f"{b['hour']}h ({b['rmse']:.2f})" for b in worst)}.
 
 ![predicted vs actual]({PLOT_PRED_VS_ACTUAL})
 
 ![error by hour]({PLOT_ERROR_BY_HOUR})
 
-## Model selection ({metadata['selection']['rule']})
-| candidate | RMSE {data['validation_month']} | RMSE {month} | |
+## Model selection ({metadata["selection"]["rule"]})
+| candidate | RMSE {data["validation_month"]} | RMSE {month} | |
 |---|---|---|---|
 {cands}
 

@@ -18,6 +18,7 @@ Protocol (every figure lands in ``metadata.json``):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import sys
@@ -31,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from streaming import tlc
-from streaming.features import FEATURES
 from streaming.model.artifact import save_tree_tables
 from streaming.model.export import ZoneCodes, export_tree_tables
 from streaming.model.tree_tables import TreeTables
@@ -107,8 +107,14 @@ def fit_candidate(
         random_state=RANDOM_STATE,
         warm_start=True,
     )
-    with tqdm(total=cand.max_iter, desc=label or cand.name, unit="tree",
-              disable=not progress, leave=True, file=sys.stderr) as bar:
+    with tqdm(
+        total=cand.max_iter,
+        desc=label or cand.name,
+        unit="tree",
+        disable=not progress,
+        leave=True,
+        file=sys.stderr,
+    ) as bar:
         for n in range(25, cand.max_iter + 25, 25):
             hgb.set_params(max_iter=min(n, cand.max_iter))
             hgb.fit(xe, y)
@@ -123,7 +129,10 @@ def course_baseline(train: Any, evals: dict[str, Any]) -> dict[str, float]:
 
     def dicts(df: Any) -> list[dict]:
         pu_do = df["PULocationID"].astype(str) + "_" + df["DOLocationID"].astype(str)
-        return [{"PU_DO": p, "trip_distance": d} for p, d in zip(pu_do, df["trip_distance"])]
+        return [
+            {"PU_DO": p, "trip_distance": d}
+            for p, d in zip(pu_do, df["trip_distance"], strict=False)
+        ]
 
     dv = DictVectorizer()
     lr = LinearRegression().fit(dv.fit_transform(dicts(train)), train["duration"])
@@ -144,10 +153,8 @@ def select(results: list[dict[str, Any]]) -> dict[str, Any]:
 def library_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in ("numpy", "scikit-learn", "pandas", "pyarrow"):
-        try:
+        with contextlib.suppress(importlib_metadata.PackageNotFoundError):
             out[dist] = importlib_metadata.version(dist)
-        except importlib_metadata.PackageNotFoundError:
-            pass
     return out
 
 
@@ -164,9 +171,11 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
             raise FileNotFoundError(f"{path} is missing (copy it from ../shared/data)")
         trips[month], st = tlc.load_trips(path)
         stats[month] = asdict(st)
-        say(f"[data] {month}: {st.rows_raw} rows -> {st.rows_clean} clean "
+        say(
+            f"[data] {month}: {st.rows_raw} rows -> {st.rows_clean} clean "
             f"({st.rows_outside_month} outside the month, "
-            f"{st.rows_duration_out_of_range} outside 1-60 min)")
+            f"{st.rows_duration_out_of_range} outside 1-60 min)"
+        )
 
     say("[baseline] course model: DictVectorizer + LinearRegression on PU_DO + trip_distance")
     baseline = course_baseline(
@@ -181,35 +190,44 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
     for cand in CANDIDATES:
         t0 = time.perf_counter()
         model = fit_candidate(x_tr, y_tr, cand, label=f"[select] {cand.name}", progress=progress)
-        results.append({
-            "candidate": asdict(cand),
-            "name": cand.name,
-            "valid_rmse": rmse(y_va, model.predict(x_va)),
-            "holdout_rmse": rmse(y_ho, model.predict(x_ho)),
-            "fit_seconds": round(time.perf_counter() - t0, 2),
-        })
+        results.append(
+            {
+                "candidate": asdict(cand),
+                "name": cand.name,
+                "valid_rmse": rmse(y_va, model.predict(x_va)),
+                "holdout_rmse": rmse(y_ho, model.predict(x_ho)),
+                "fit_seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
         say(f"[select] {cand.name}: RMSE {VALID_MONTH} {results[-1]['valid_rmse']:.3f} min")
     chosen = select(results)
     cand = Candidate(**chosen["candidate"])
-    say(f"[select] chose {cand.name} (fewest trees within {SELECTION_TOLERANCE_MIN} min "
-        f"of the best validation RMSE)")
+    say(
+        f"[select] chose {cand.name} (fewest trees within {SELECTION_TOLERANCE_MIN} min "
+        f"of the best validation RMSE)"
+    )
 
     refit = [trips[m] for m in REFIT_MONTHS]
     x_fit = np.concatenate([tlc.features_of(t) for t in refit])
     y_fit = np.concatenate([t["duration"].to_numpy() for t in refit])
-    final = fit_candidate(x_fit, y_fit, cand, label=f"[refit] {'+'.join(REFIT_MONTHS)}",
-                          progress=progress)
+    final = fit_candidate(
+        x_fit, y_fit, cand, label=f"[refit] {'+'.join(REFIT_MONTHS)}", progress=progress
+    )
     tables = export_tree_tables(final.hgb, final.zones)
     x_check = np.concatenate([x_ho, x_va])
     max_diff = check_exactness(tables, final, x_check)
-    say(f"[export] tree tables vs scikit-learn on {len(x_check)} real rows: "
-        f"max |diff| = {max_diff:.3g} min")
+    say(
+        f"[export] tree tables vs scikit-learn on {len(x_check)} real rows: "
+        f"max |diff| = {max_diff:.3g} min"
+    )
     if not max_diff <= EXACTNESS_TOLERANCE_MIN:
         raise RuntimeError(f"export differs from scikit-learn by {max_diff} min")
     y_ho_pred = tables.predict(x_ho)
     holdout_rmse = rmse(y_ho, y_ho_pred)
-    say(f"[refit] RMSE on unseen {HOLDOUT_MONTH}: {holdout_rmse:.3f} min "
-        f"(baseline {baseline[HOLDOUT_MONTH]:.3f})")
+    say(
+        f"[refit] RMSE on unseen {HOLDOUT_MONTH}: {holdout_rmse:.3f} min "
+        f"(baseline {baseline[HOLDOUT_MONTH]:.3f})"
+    )
 
     metadata: dict[str, Any] = {
         "name": MODEL_NAME,
@@ -221,8 +239,10 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
             "params": asdict(cand),
             "n_trees": tables.n_trees,
             "max_leaves": int(tables.leaf_values.shape[1]),
-            "zone_categories": {"PULocationID": len(final.zones.pu),
-                                "DOLocationID": len(final.zones.do)},
+            "zone_categories": {
+                "PULocationID": len(final.zones.pu),
+                "DOLocationID": len(final.zones.do),
+            },
             "random_state": RANDOM_STATE,
         },
         "data": {
@@ -230,7 +250,7 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
             "validation_month": VALID_MONTH,
             "refit_months": list(REFIT_MONTHS),
             "holdout_month": HOLDOUT_MONTH,
-            "refit_rows": int(len(y_fit)),
+            "refit_rows": len(y_fit),
             "months": stats,
         },
         "metrics": {
@@ -244,13 +264,13 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
         },
         "selection": {
             "rule": f"fewest trees within {SELECTION_TOLERANCE_MIN} min of the best "
-                    f"validation RMSE",
+            f"validation RMSE",
             "chosen": cand.name,
             "candidates": results,
         },
         "exactness": {
-            "reference": "the fitted scikit-learn model (zone codes + HistGradientBoostingRegressor)",
-            "rows": int(len(x_check)),
+            "reference": "the fitted scikit-learn model (zone codes + gradient boosting)",
+            "rows": len(x_check),
             "months": [HOLDOUT_MONTH, VALID_MONTH],
             "max_abs_diff_minutes": max_diff,
             "tolerance_minutes": EXACTNESS_TOLERANCE_MIN,
@@ -263,23 +283,36 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
     from streaming.modelcard import write_model_card
 
     write_model_card(out_dir, written, trips[HOLDOUT_MONTH], y_ho_pred)
-    say(f"[done] {out_dir}/ version {written['version']} "
-        f"({written['weights']['bytes'] / 1024:.0f} KiB, {metadata['training_seconds']} s)")
+    say(
+        f"[done] {out_dir}/ version {written['version']} "
+        f"({written['weights']['bytes'] / 1024:.0f} KiB, {metadata['training_seconds']} s)"
+    )
     return written
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="streaming train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="streaming train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
     metadata = train(args.data_dir, args.out, progress=not args.quiet)
-    print(json.dumps({k: metadata["metrics"][k] for k in
-                      ("validation_rmse", "holdout_rmse", "baseline_validation_rmse")}
-                     | {"version": metadata["version"],
-                        "max_abs_diff_minutes": metadata["exactness"]["max_abs_diff_minutes"]}))
+    print(
+        json.dumps(
+            {
+                k: metadata["metrics"][k]
+                for k in ("validation_rmse", "holdout_rmse", "baseline_validation_rmse")
+            }
+            | {
+                "version": metadata["version"],
+                "max_abs_diff_minutes": metadata["exactness"]["max_abs_diff_minutes"],
+            }
+        )
+    )
     return 0
 
 

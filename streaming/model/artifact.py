@@ -152,16 +152,16 @@ def _tree_tables_from_npz(data: bytes, location: str) -> TreeTables:
             names = set(npz.files)
             expected = set(tree_tables.ARRAYS)
             if names != expected:
-                raise TableFormatError(
-                    f"arrays {sorted(names)} differ from {sorted(expected)}"
-                )
+                raise TableFormatError(f"arrays {sorted(names)} differ from {sorted(expected)}")
             arrays = {name: npz[name] for name in tree_tables.ARRAYS}
         return TreeTables(**arrays)
     except (TableFormatError, ValueError, OSError) as exc:
         raise ModelLoadError(f"cannot load model from {location}: bad {NPZ_FILE}: {exc}") from None
 
 
-def save_tree_tables(directory: Path, tables: TreeTables, metadata: dict[str, Any]) -> dict[str, Any]:
+def save_tree_tables(
+    directory: Path, tables: TreeTables, metadata: dict[str, Any]
+) -> dict[str, Any]:
     """Write ``model.npz`` and ``metadata.json``; returns the metadata as written."""
     directory.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -179,6 +179,6 @@ def write_metadata(
     full["format"] = fmt
     full["features"] = list(FEATURES)
     full["weights"] = {"file": weights_file, "sha256": sha256_bytes(data), "bytes": len(data)}
-    full.setdefault("version", f"{fmt.split('/')[0]}-{full['weights']['sha256'][:12]}")
+    full.setdefault("version", f"{fmt.split('/', maxsplit=1)[0]}-{full['weights']['sha256'][:12]}")
     (directory / METADATA_FILE).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
     return full

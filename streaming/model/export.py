@@ -49,7 +49,7 @@ class ZoneCodes:
         return cls(pu=keep(pu_ids), do=keep(do_ids))
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        """Raw feature matrix -> the matrix the estimator is fit on (zones as codes, NaN unknown)."""
+        """Raw features -> what the estimator is fit on (zones as codes, NaN = unknown)."""
         out = np.array(x, dtype=np.float64, copy=True)
         out[:, 0] = _codes(x[:, 0], self.pu)
         out[:, 1] = _codes(x[:, 1], self.do)
@@ -92,8 +92,12 @@ def export_tree_tables(hgb: object, zones: ZoneCodes) -> TreeTables:
 
     thresholds = np.unique(
         np.concatenate(
-            [t.nodes["num_threshold"][(~t.nodes["is_leaf"].astype(bool)) & (t.nodes["feature_idx"] == 2)]
-             for t in trees]
+            [
+                t.nodes["num_threshold"][
+                    (~t.nodes["is_leaf"].astype(bool)) & (t.nodes["feature_idx"] == 2)
+                ]
+                for t in trees
+            ]
             + [np.empty(0)]
         )
     )

@@ -31,8 +31,11 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
 
 def cache_dir_for(uri: str, root: Path | None = None) -> Path:
+    """One cache directory per bucket + prefix (``.../v1`` and ``.../v1/`` are the same)."""
+    bucket, prefix = parse_s3_uri(uri)
     root = root or Path(os.environ.get("MODEL_CACHE_DIR") or tempfile.gettempdir())
-    return root / "ride-duration-model" / hashlib.sha256(uri.encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{bucket}/{prefix}".encode()).hexdigest()[:16]
+    return root / "ride-duration-model" / key
 
 
 def fetch_model(uri: str, *, s3_client: object | None = None, root: Path | None = None) -> Path:

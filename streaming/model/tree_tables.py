@@ -94,7 +94,9 @@ class TreeTables:
         n_trees, n_leaves = self.leaf_values.shape
         if n_leaves > dtype.itemsize * 8:
             raise TableFormatError(f"{n_leaves} leaves do not fit {dtype} masks")
-        for name, m in zip(("masks_pu", "masks_do", "masks_distance", "masks_time"), masks):
+        for name, m in zip(
+            ("masks_pu", "masks_do", "masks_distance", "masks_time"), masks, strict=False
+        ):
             if m.dtype != dtype or m.ndim != 2 or m.shape[1] != n_trees or m.shape[0] == 0:
                 raise TableFormatError(f"{name} must be ({'rows'}, {n_trees}) {dtype}")
         if self.masks_time.shape[0] != N_HOURS * N_WEEKDAYS:
@@ -127,9 +129,7 @@ class TreeTables:
             raise ValueError("features must not be NaN")
         acc = self.masks_pu[_zone_rows(x[:, 0], self.zone_rows_pu, len(self.masks_pu) - 1)]
         acc &= self.masks_do[_zone_rows(x[:, 1], self.zone_rows_do, len(self.masks_do) - 1)]
-        acc &= self.masks_distance[
-            np.searchsorted(self.distance_thresholds, x[:, 2], side="left")
-        ]
+        acc &= self.masks_distance[np.searchsorted(self.distance_thresholds, x[:, 2], side="left")]
         acc &= self.masks_time[_time_rows(x[:, 3], x[:, 4])]
         leaf = _lowest_set_bit(acc, self._bits)  # type: ignore[attr-defined]
         leaf += self._leaf_offsets  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ class ScriptedSender:
         if call in self.raise_on:
             raise self.raise_on[call]
         codes = [self.fail(stream, call, e) for e in batch]
-        for entry, code in zip(batch, codes):
+        for entry, code in zip(batch, codes, strict=False):
             if code is None:
                 self.written[stream].append(json.loads(entry.data))
                 self.keys[stream].append(entry.partition_key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 
 import numpy as np
@@ -41,29 +42,34 @@ def test_tampered_weights_are_refused(model_dir):
     data = bytearray((model_dir / NPZ_FILE).read_bytes())
     data[-100] ^= 0xFF
     (model_dir / NPZ_FILE).write_bytes(bytes(data))
-    with pytest.raises(ModelLoadError, match=f"{model_dir}.*sha256"):
+    with pytest.raises(ModelLoadError, match=rf"{re.escape(str(model_dir))}.*sha256"):
         load_model(model_dir)
 
 
 def test_missing_location_names_it(tmp_path):
     missing = tmp_path / "nope"
-    with pytest.raises(ModelLoadError, match=f"cannot load model from {missing}: no metadata"):
+    with pytest.raises(
+        ModelLoadError, match=re.escape(f"cannot load model from {missing}: no metadata")
+    ):
         load_model(missing)
 
 
 def test_missing_weights_file(model_dir):
     (model_dir / NPZ_FILE).unlink()
-    with pytest.raises(ModelLoadError, match="model.npz is missing"):
+    with pytest.raises(ModelLoadError, match=r"model\.npz is missing"):
         load_model(model_dir)
 
 
-@pytest.mark.parametrize("changes,message", [
-    ({"features": list(FEATURES)[::-1]}, "expects features"),
-    ({"format": "pickle/1"}, "unknown format"),
-    ({"weights": {"file": "../model.npz", "sha256": "0" * 64}}, "plain file name"),
-    ({"weights": "model.npz"}, "weights.file/sha256"),
-    ({"version": 3}, "no 'version'"),
-])
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"features": list(FEATURES)[::-1]}, "expects features"),
+        ({"format": "pickle/1"}, "unknown format"),
+        ({"weights": {"file": "../model.npz", "sha256": "0" * 64}}, "plain file name"),
+        ({"weights": "model.npz"}, "weights.file/sha256"),
+        ({"version": 3}, "no 'version'"),
+    ],
+)
 def test_bad_metadata(model_dir, changes, message):
     _edit_metadata(model_dir, **changes)
     with pytest.raises(ModelLoadError, match=message):
@@ -90,7 +96,7 @@ def test_npz_holding_pickled_objects_is_never_unpickled(model_dir):
     meta = json.loads((model_dir / METADATA_FILE).read_text())
     meta["weights"]["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
     (model_dir / METADATA_FILE).write_text(json.dumps(meta))
-    with pytest.raises(ModelLoadError, match="bad model.npz"):
+    with pytest.raises(ModelLoadError, match=r"bad model\.npz"):
         load_model(model_dir)
 
 
@@ -118,5 +124,5 @@ def test_skops_refuses_untrusted_types(tmp_path):
 
     # A transformer wrapping an arbitrary function: loading it could run code.
     save_skops(tmp_path, FunctionTransformer(shutil.rmtree), {})
-    with pytest.raises(ModelLoadError, match="shutil.rmtree"):
+    with pytest.raises(ModelLoadError, match=r"shutil\.rmtree"):
         load_model(tmp_path)

@@ -17,29 +17,39 @@ def test_defaults_match_the_course():
 
 
 def test_course_variables():
-    s = Settings.from_env({
-        "PREDICTIONS_STREAM_NAME": "out", "TEST_RUN": "True", "RUN_ID": "abc",
-        "KINESIS_ENDPOINT_URL": "http://localhost:4566", "DEAD_LETTER_STREAM_NAME": "dlq",
-        "MODEL_LOCATION": "s3://bucket/models/",
-    })
+    s = Settings.from_env(
+        {
+            "PREDICTIONS_STREAM_NAME": "out",
+            "TEST_RUN": "True",
+            "RUN_ID": "abc",
+            "KINESIS_ENDPOINT_URL": "http://localhost:4566",
+            "DEAD_LETTER_STREAM_NAME": "dlq",
+            "MODEL_LOCATION": "s3://bucket/models/",
+        }
+    )
     assert (s.predictions_stream, s.test_run, s.model_version_override) == ("out", True, "abc")
     assert s.kinesis_endpoint_url == "http://localhost:4566"
     assert (s.dead_letter_stream, s.model_location) == ("dlq", "s3://bucket/models/")
 
 
-@pytest.mark.parametrize("value,expected", [("True", True), ("true", True), ("1", True),
-                                            ("False", False), ("", False), ("no", False)])
+@pytest.mark.parametrize(
+    "value,expected",
+    [("True", True), ("true", True), ("1", True), ("False", False), ("", False), ("no", False)],
+)
 def test_test_run_flag(value, expected):
     assert Settings.from_env({"TEST_RUN": value}).test_run is expected
 
 
-@pytest.mark.parametrize("env,name", [
-    ({"TEST_RUN": "maybe"}, "TEST_RUN"),
-    ({"PREDICTIONS_STREAM_NAME": "bad name!"}, "PREDICTIONS_STREAM_NAME"),
-    ({"DEAD_LETTER_STREAM_NAME": "x" * 129}, "DEAD_LETTER_STREAM_NAME"),
-    ({"PUBLISH_MAX_ATTEMPTS": "zero"}, "PUBLISH_MAX_ATTEMPTS"),
-    ({"PUBLISH_MAX_ATTEMPTS": "0"}, "PUBLISH_MAX_ATTEMPTS"),
-])
+@pytest.mark.parametrize(
+    "env,name",
+    [
+        ({"TEST_RUN": "maybe"}, "TEST_RUN"),
+        ({"PREDICTIONS_STREAM_NAME": "bad name!"}, "PREDICTIONS_STREAM_NAME"),
+        ({"DEAD_LETTER_STREAM_NAME": "x" * 129}, "DEAD_LETTER_STREAM_NAME"),
+        ({"PUBLISH_MAX_ATTEMPTS": "zero"}, "PUBLISH_MAX_ATTEMPTS"),
+        ({"PUBLISH_MAX_ATTEMPTS": "0"}, "PUBLISH_MAX_ATTEMPTS"),
+    ],
+)
 def test_bad_settings_name_the_variable(env, name):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env(env)

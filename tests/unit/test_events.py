@@ -85,8 +85,10 @@ BAD = {
     "distance boolean": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=True)),
     "distance negative": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=-0.5)),
     "distance huge integer": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=10**400)),
-    "distance 1e400": (Reason.INVALID_TRIP_DISTANCE, b'{"ride": {"PULocationID": 1, '
-                       b'"DOLocationID": 2, "trip_distance": 1e400}, "ride_id": 1}'),
+    "distance 1e400": (
+        Reason.INVALID_TRIP_DISTANCE,
+        b'{"ride": {"PULocationID": 1, "DOLocationID": 2, "trip_distance": 1e400}, "ride_id": 1}',
+    ),
     "ride_id missing": (Reason.INVALID_RIDE_ID, {"ride": COURSE_RIDE["ride"]}),
     "ride_id null": (Reason.INVALID_RIDE_ID, ride(ride_id=None)),
     "ride_id empty": (Reason.INVALID_RIDE_ID, ride(ride_id="")),
@@ -95,8 +97,11 @@ BAD = {
     "ride_id boolean": (Reason.INVALID_RIDE_ID, ride(ride_id=True)),
     "ride_id float": (Reason.INVALID_RIDE_ID, ride(ride_id=1.5)),
     "ride_id object": (Reason.INVALID_RIDE_ID, ride(ride_id={"id": 1})),
-    "ride_id lone surrogate": (Reason.INVALID_RIDE_ID, b'{"ride": {"PULocationID": 1, '
-                               b'"DOLocationID": 2, "trip_distance": 1}, "ride_id": "\\ud800"}'),
+    "ride_id lone surrogate": (
+        Reason.INVALID_RIDE_ID,
+        b'{"ride": {"PULocationID": 1, '
+        b'"DOLocationID": 2, "trip_distance": 1}, "ride_id": "\\ud800"}',
+    ),
     "pickup not a string": (Reason.INVALID_PICKUP_DATETIME, ride(pickup_datetime=1676000000)),
     "pickup not ISO": (Reason.INVALID_PICKUP_DATETIME, ride(pickup_datetime="Feb 1st, 8am")),
 }
@@ -139,9 +144,17 @@ def test_malformed_lambda_records_are_rejected(record):
 def test_reason_codes_are_stable_strings():
     # Dead-letter consumers filter on these; renaming one is a breaking change.
     assert {r.value for r in Reason} == {
-        "not_a_kinesis_record", "invalid_base64", "invalid_utf8", "invalid_json",
-        "not_an_object", "invalid_ride", "invalid_location_id", "invalid_trip_distance",
-        "invalid_ride_id", "invalid_pickup_datetime", "missing_event_time",
+        "not_a_kinesis_record",
+        "invalid_base64",
+        "invalid_utf8",
+        "invalid_json",
+        "not_an_object",
+        "invalid_ride",
+        "invalid_location_id",
+        "invalid_trip_distance",
+        "invalid_ride_id",
+        "invalid_pickup_datetime",
+        "missing_event_time",
     }
 
 

@@ -22,12 +22,14 @@ def reference(epochs):
 
 def test_vectorised_conversion_matches_zoneinfo_everywhere():
     rng = np.random.default_rng(7)
-    epochs = np.concatenate([
-        rng.uniform(0, 4.1e9, 20_000),  # 1970 .. 2099
-        # around the 2023 DST switches (12 March, 5 November), every 37 s
-        np.arange(1_678_600_000, 1_678_660_000, 37.0),
-        np.arange(1_699_160_000, 1_699_220_000, 37.0),
-    ])
+    epochs = np.concatenate(
+        [
+            rng.uniform(0, 4.1e9, 20_000),  # 1970 .. 2099
+            # around the 2023 DST switches (12 March, 5 November), every 37 s
+            np.arange(1_678_600_000, 1_678_660_000, 37.0),
+            np.arange(1_699_160_000, 1_699_220_000, 37.0),
+        ]
+    )
     hours, weekdays = new_york_hour_weekday(epochs)
     ref_h, ref_w = reference(epochs)
     assert hours.tolist() == ref_h
@@ -58,8 +60,13 @@ def test_event_time_sources():
 
 def test_matrix_columns_follow_features():
     x = feature_matrix([_ride()])
-    assert FEATURES == ("PULocationID", "DOLocationID", "trip_distance",
-                        "pickup_hour", "pickup_weekday")
+    assert FEATURES == (
+        "PULocationID",
+        "DOLocationID",
+        "trip_distance",
+        "pickup_hour",
+        "pickup_weekday",
+    )
     assert x.dtype == np.float64 and x.shape == (1, 5)
     assert x[0, :3].tolist() == [130, 205, 3.66]
 
@@ -68,13 +75,16 @@ def test_empty_batch_gives_empty_matrix():
     assert feature_matrix([]).shape == (0, 5)
 
 
-@pytest.mark.parametrize("text,hour,weekday", [
-    ("2023-02-01", 0, 2),
-    ("2023-02-01 08:15", 8, 2),
-    ("2023-02-05T23:59:59.999999", 23, 6),
-    ("2023-02-01T08:15:00-05:00", 8, 2),
-    ("2023-07-01T12:00:00Z", 8, 5),  # EDT
-])
+@pytest.mark.parametrize(
+    "text,hour,weekday",
+    [
+        ("2023-02-01", 0, 2),
+        ("2023-02-01 08:15", 8, 2),
+        ("2023-02-05T23:59:59.999999", 23, 6),
+        ("2023-02-01T08:15:00-05:00", 8, 2),
+        ("2023-07-01T12:00:00Z", 8, 5),  # EDT
+    ],
+)
 def test_iso_forms(text, hour, weekday):
     x = feature_matrix([_ride(pickup_datetime=text)])
     assert (x[0, 3], x[0, 4]) == (hour, weekday)

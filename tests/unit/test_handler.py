@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from streaming.config import Settings
+from streaming.events import Ride, decode_record
 from streaming.features import feature_matrix
 from streaming.handler import RideDurationService
-from streaming.events import Ride, decode_record
 from streaming.lambda_context import LocalContext
 from tests.conftest import COURSE_RIDE, make_record
 from tests.schemas import assert_valid
@@ -27,8 +27,13 @@ class RecordingMetrics:
 
 def service(model, sender=None, metrics=None, **settings):
     defaults = {"predictions_stream": "preds", "dead_letter_stream": "dlq"}
-    return RideDurationService(model, Settings(**(defaults | settings)), sender=sender,
-                               metrics=metrics, sleep=lambda s: None)
+    return RideDurationService(
+        model,
+        Settings(**(defaults | settings)),
+        sender=sender,
+        metrics=metrics,
+        sleep=lambda s: None,
+    )
 
 
 def expected_minutes(model, records):
@@ -38,8 +43,15 @@ def expected_minutes(model, records):
 
 
 def ride_event(i, **ride):
-    return {"ride": {"PULocationID": 74 + i % 5, "DOLocationID": 75 + i % 7,
-                     "trip_distance": 0.5 + i % 13, **ride}, "ride_id": i}
+    return {
+        "ride": {
+            "PULocationID": 74 + i % 5,
+            "DOLocationID": 75 + i % 7,
+            "trip_distance": 0.5 + i % 13,
+            **ride,
+        },
+        "ride_id": i,
+    }
 
 
 def test_course_ride_256_in_test_run(shipped_model):
@@ -80,7 +92,8 @@ def test_mixed_batch_publishes_predictions_and_dead_letters(shipped_model):
     assert sender.keys["preds"] == [str(i) for i in range(6)]
     good = [r for i, r in enumerate(records) if i not in (2, 7)]
     assert [p["prediction"]["ride_duration"] for p in written] == expected_minutes(
-        shipped_model, good)
+        shipped_model, good
+    )
     assert written == response["predictions"]
     for p in written:
         assert_valid("prediction_event", p)
@@ -90,14 +103,24 @@ def test_mixed_batch_publishes_predictions_and_dead_letters(shipped_model):
     for d in letters:
         assert_valid("dead_letter", d)
     assert metrics.values | {"BatchLatency": 0} == {
-        "RecordsIn": 8, "Predicted": 6, "Rejected": 2, "DeadLettered": 2,
-        "RejectedNotDeadLettered": 0, "PublishRetries": 0, "Unpublished": 0, "BatchLatency": 0}
+        "RecordsIn": 8,
+        "Predicted": 6,
+        "Rejected": 2,
+        "DeadLettered": 2,
+        "RejectedNotDeadLettered": 0,
+        "PublishRetries": 0,
+        "Unpublished": 0,
+        "BatchLatency": 0,
+    }
 
 
 def test_unpublished_predictions_are_reported_bad_records_never(shipped_model):
     # entries of rides 3 and 5 keep failing; the bad record's dead letter is written
-    sender = ScriptedSender(fail=lambda stream, call, e: "InternalFailure"
-                            if stream == "preds" and e.ref in (3, 5) else None)
+    sender = ScriptedSender(
+        fail=lambda stream, call, e: (
+            "InternalFailure" if stream == "preds" and e.ref in (3, 5) else None
+        )
+    )
     records = [make_record(ride_event(i), seq=i + 1) for i in range(6)]
     records[1] = make_record(b"[]", seq=2, raw=True)
     metrics = RecordingMetrics()
@@ -111,14 +134,16 @@ def test_unpublished_predictions_are_reported_bad_records_never(shipped_model):
     # nothing lost: every record is published, dead-lettered or reported
     published = {p["source"]["eventID"] for p in sender.written["preds"]}
     dead = {d["source"]["eventID"] for d in sender.written["dlq"]}
-    reported = {f"shardId-000000000000:{f['itemIdentifier']}" for f in response[
-        "batchItemFailures"]}
+    reported = {
+        f"shardId-000000000000:{f['itemIdentifier']}" for f in response["batchItemFailures"]
+    }
     assert published | dead | reported == {r["eventID"] for r in records}
 
 
 def test_a_dead_letter_that_cannot_be_written_is_reported(shipped_model):
-    sender = ScriptedSender(fail=lambda stream, call, e: "InternalFailure"
-                            if stream == "dlq" else None)
+    sender = ScriptedSender(
+        fail=lambda stream, call, e: "InternalFailure" if stream == "dlq" else None
+    )
     records = [make_record(ride_event(0), seq=1), make_record(b"{", seq=2, raw=True)]
     response = service(shipped_model, sender).handle({"Records": records})
     assert response["batchItemFailures"] == [{"itemIdentifier": f"{2:056d}"}]
@@ -138,8 +163,9 @@ def test_without_dead_letter_stream_rejections_are_counted_not_reported(shipped_
 def test_publishing_stops_at_the_invocation_deadline(shipped_model):
     sender = ScriptedSender(fail=lambda stream, call, e: "ProvisionedThroughputExceededException")
     records = [make_record(ride_event(i), seq=i + 1) for i in range(3)]
-    svc = RideDurationService(shipped_model, Settings(publish_max_attempts=50),
-                              sender=sender)  # real sleep: the deadline must end it
+    svc = RideDurationService(
+        shipped_model, Settings(publish_max_attempts=50), sender=sender
+    )  # real sleep: the deadline must end it
     response = svc.handle({"Records": records}, LocalContext(timeout_s=3.0))
     assert len(response["batchItemFailures"]) == 3
     assert 1 < len(sender.calls) < 50
@@ -150,13 +176,16 @@ def test_version_precedence(shipped_model):
     run_id = service(shipped_model, test_run=True, model_version_override="run-123")
     assert run_id.handle({"Records": [record]})["predictions"][0]["version"] == "run-123"
     assert Settings.from_env({"RUN_ID": "r1"}).model_version_override == "r1"
-    assert Settings.from_env({"RUN_ID": "r1", "MODEL_VERSION": "m2"}).model_version_override \
-        == "m2"
+    assert Settings.from_env({"RUN_ID": "r1", "MODEL_VERSION": "m2"}).model_version_override == "m2"
 
 
 def test_ten_thousand_records_in_one_vectorised_call(shipped_model):
-    records = [make_record(ride_event(i, pickup_datetime=f"2023-02-{1 + i % 28:02d}T{i % 24:02d}"
-                                         ":00:00"), seq=i + 1) for i in range(10_000)]
+    records = [
+        make_record(
+            ride_event(i, pickup_datetime=f"2023-02-{1 + i % 28:02d}T{i % 24:02d}:00:00"), seq=i + 1
+        )
+        for i in range(10_000)
+    ]
     calls = []
     real_predict = shipped_model.predictor.predict
 
@@ -184,5 +213,7 @@ def test_not_a_kinesis_event(shipped_model, event):
 def test_empty_batch(shipped_model):
     sender = ScriptedSender()
     assert service(shipped_model, sender).handle({"Records": []}) == {
-        "batchItemFailures": [], "predictions": []}
+        "batchItemFailures": [],
+        "predictions": [],
+    }
     assert sender.calls == []

@@ -37,7 +37,7 @@ class ScriptedSender:
         if call in self.raise_on:
             raise self.raise_on[call]
         codes = [self.fail(call, e) for e in batch]
-        self.written.extend(e.ref for e, c in zip(batch, codes) if c is None)
+        self.written.extend(e.ref for e, c in zip(batch, codes, strict=False) if c is None)
         return codes
 
 
@@ -78,8 +78,9 @@ def test_all_written_in_one_call_per_chunk():
 def test_only_failed_entries_are_retried():
     # every third entry is throttled on the first call, then succeeds
     send = ScriptedSender(
-        fail=lambda call, e: "ProvisionedThroughputExceededException"
-        if call == 0 and e.ref % 3 == 0 else None
+        fail=lambda call, e: (
+            "ProvisionedThroughputExceededException" if call == 0 and e.ref % 3 == 0 else None
+        )
     )
     out = publish(send, "s", entries(30), sleep=no_sleep, rng=lambda: 0.5)
     assert send.calls[1] == [i for i in range(30) if i % 3 == 0]
@@ -112,10 +113,18 @@ def test_deadline_stops_retries_before_the_invocation_ends():
         clock["left"] -= s
 
     send = ScriptedSender(fail=lambda call, e: "ProvisionedThroughputExceededException")
-    policy = RetryPolicy(max_attempts=50, base_delay_s=1.0, max_delay_s=4.0,
-                         min_time_for_attempt_s=0.5)
-    out = publish(send, "s", entries(3), policy=policy, time_left=lambda: clock["left"],
-                  sleep=sleep, rng=lambda: 1.0)
+    policy = RetryPolicy(
+        max_attempts=50, base_delay_s=1.0, max_delay_s=4.0, min_time_for_attempt_s=0.5
+    )
+    out = publish(
+        send,
+        "s",
+        entries(3),
+        policy=policy,
+        time_left=lambda: clock["left"],
+        sleep=sleep,
+        rng=lambda: 1.0,
+    )
     assert out.gave_up_reason == "invocation deadline"
     assert clock["left"] >= 0.5  # never slept past the reserve
     assert out.failed == [0, 1, 2]
@@ -130,8 +139,9 @@ def test_whole_call_errors_retry_the_chunk():
 
 
 def test_non_retryable_call_error_stops_and_reports_everything():
-    send = ScriptedSender(raise_on={0: SendError("ResourceNotFoundException", "no stream",
-                                                 retryable=False)})
+    send = ScriptedSender(
+        raise_on={0: SendError("ResourceNotFoundException", "no stream", retryable=False)}
+    )
     out = publish(send, "s", entries(1200), sleep=no_sleep)
     assert len(send.calls) == 1  # later chunks are not sent to a missing stream
     assert out.failed == list(range(1200))

@@ -22,8 +22,9 @@ def test_metadata_records_the_required_figures(shipped_model):
     assert meta["data"]["train_month"] != HOLDOUT_MONTH
     months = meta["data"]["months"]
     assert all(m["rows_clean"] > 0 for m in months.values())
-    assert meta["data"]["refit_rows"] == sum(months[m]["rows_clean"]
-                                             for m in meta["data"]["refit_months"])
+    assert meta["data"]["refit_rows"] == sum(
+        months[m]["rows_clean"] for m in meta["data"]["refit_months"]
+    )
     assert {"numpy", "scikit-learn", "python"} <= set(meta["libraries"])
     weights = (MODELS / meta["weights"]["file"]).read_bytes()
     assert hashlib.sha256(weights).hexdigest() == meta["weights"]["sha256"]

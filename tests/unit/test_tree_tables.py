@@ -20,8 +20,9 @@ def fitted(shipped_model):
 
     trips, _ = tlc.load_trips(tlc.month_path(DATA, "2021-01"))
     cand = Candidate(**shipped_model.metadata["model"]["params"])
-    model = fit_candidate(tlc.features_of(trips), trips["duration"].to_numpy(), cand,
-                          progress=False)
+    model = fit_candidate(
+        tlc.features_of(trips), trips["duration"].to_numpy(), cand, progress=False
+    )
     return model, export_tree_tables(model.hgb, model.zones)
 
 
@@ -42,10 +43,15 @@ def test_rows_exactly_on_thresholds(fitted):
     distances = distances[distances >= 0]
     rng = np.random.default_rng(3)
     n = len(distances)
-    x = np.column_stack([
-        rng.choice(model.zones.pu, n), rng.choice(model.zones.do, n), distances,
-        rng.integers(0, 24, n), rng.integers(0, 7, n),
-    ]).astype(np.float64)
+    x = np.column_stack(
+        [
+            rng.choice(model.zones.pu, n),
+            rng.choice(model.zones.do, n),
+            distances,
+            rng.integers(0, 24, n),
+            rng.integers(0, 7, n),
+        ]
+    ).astype(np.float64)
     assert np.abs(tables.predict(x) - model.predict(x)).max() <= TOLERANCE_MIN
 
 
@@ -54,10 +60,15 @@ def test_unknown_and_odd_zone_ids_follow_scikit_learns_missing_branch(fitted):
     rng = np.random.default_rng(4)
     ids = np.array([0, -1, 264, 265, 266, 9999, 1e12, 3.5, 2**63, -(2**63)], dtype=np.float64)
     n = 2000
-    x = np.column_stack([
-        rng.choice(ids, n), rng.choice(np.concatenate([ids, model.zones.do]), n),
-        rng.exponential(3, n), rng.integers(0, 24, n), rng.integers(0, 7, n),
-    ])
+    x = np.column_stack(
+        [
+            rng.choice(ids, n),
+            rng.choice(np.concatenate([ids, model.zones.do]), n),
+            rng.exponential(3, n),
+            rng.integers(0, 24, n),
+            rng.integers(0, 7, n),
+        ]
+    )
     assert np.abs(tables.predict(x) - model.predict(x)).max() <= TOLERANCE_MIN
 
 
@@ -65,8 +76,9 @@ def test_every_hour_and_weekday(fitted):
     model, tables = fitted
     hours, weekdays = np.meshgrid(np.arange(24), np.arange(7))
     n = hours.size
-    x = np.column_stack([np.full(n, 74), np.full(n, 75), np.full(n, 2.5),
-                         hours.ravel(), weekdays.ravel()]).astype(np.float64)
+    x = np.column_stack(
+        [np.full(n, 74), np.full(n, 75), np.full(n, 2.5), hours.ravel(), weekdays.ravel()]
+    ).astype(np.float64)
     assert np.abs(tables.predict(x) - model.predict(x)).max() <= TOLERANCE_MIN
 
 
@@ -75,8 +87,12 @@ def test_rejects_inputs_outside_the_contract(fitted):
     good = np.array([[74, 75, 2.5, 8, 2]], dtype=np.float64)
     assert tables.predict(good).shape == (1,)
     assert tables.predict(np.empty((0, 5))).shape == (0,)
-    for bad in ([74, 75, np.nan, 8, 2], [74, 75, 2.5, 24, 2], [74, 75, 2.5, 8, 7],
-                [74, 75, 2.5, 8.5, 2]):
+    for bad in (
+        [74, 75, np.nan, 8, 2],
+        [74, 75, 2.5, 24, 2],
+        [74, 75, 2.5, 8, 7],
+        [74, 75, 2.5, 8.5, 2],
+    ):
         with pytest.raises(ValueError):
             tables.predict(np.array([bad], dtype=np.float64))
     with pytest.raises(ValueError):
