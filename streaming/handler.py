@@ -296,6 +296,12 @@ def make_kinesis_client(endpoint_url: str | None = None) -> Any:
 
 
 def build_service(settings: Settings | None = None, **kwargs: Any) -> RideDurationService:
-    """Read settings, load the model: what Lambda's init does once per container."""
+    """Read settings, load the model, create the Kinesis client: Lambda's init, once per
+    container. The client is made here, not on the first batch, as AWS advises
+    (initialise SDK clients outside the handler): init runs before the first event
+    is waiting. TEST_RUN publishes nothing, so it skips boto3 altogether."""
     settings = settings or Settings.from_env()
-    return RideDurationService(load_model(settings.model_location), settings, **kwargs)
+    model = load_model(settings.model_location)
+    if "sender" not in kwargs and not settings.test_run:
+        kwargs["sender"] = kinesis_sender(make_kinesis_client(settings.kinesis_endpoint_url))
+    return RideDurationService(model, settings, **kwargs)

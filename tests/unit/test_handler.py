@@ -217,3 +217,23 @@ def test_empty_batch(shipped_model):
         "predictions": [],
     }
     assert sender.calls == []
+
+
+def test_rejections_without_dead_letter_stream_are_logged_as_errors(shipped_model):
+    import io
+    import logging
+
+    from aws_lambda_powertools import Logger
+
+    buffer = io.StringIO()
+    logger = Logger(service="test-handler", logger_handler=logging.StreamHandler(buffer))
+    svc = RideDurationService(shipped_model, Settings(dead_letter_stream=None),
+                              sender=ScriptedSender(), logger=logger)
+    svc.handle({"Records": [make_record(b"{", seq=9, raw=True), make_record(COURSE_RIDE, 10)]})
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    errors = [line for line in lines if line["level"] == "ERROR"]
+    assert len(errors) == 1
+    assert errors[0]["reason"] == "invalid_json"
+    assert errors[0]["sequenceNumber"] == f"{9:056d}"
+    summary = [line for line in lines if line["message"] == "batch processed"]
+    assert summary[0]["rejected"] == 1 and summary[0]["predicted"] == 1
