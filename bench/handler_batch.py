@@ -33,18 +33,26 @@ def build_event(n: int) -> dict:
     trips, _ = tlc.load_trips(tlc.month_path(REPO / "data", "2023-02"))
     sample = trips.sample(n=n, random_state=0, replace=n > len(trips))
     records = [
-        {"Data": json.dumps(e).encode(), "PartitionKey": str(e["ride_id"]),
-         "SequenceNumber": str(10**20 + i), "ApproximateArrivalTimestamp": 1_676_000_000.0 + i}
+        {
+            "Data": json.dumps(e).encode(),
+            "PartitionKey": str(e["ride_id"]),
+            "SequenceNumber": str(10**20 + i),
+            "ApproximateArrivalTimestamp": 1_676_000_000.0 + i,
+        }
         for i, e in enumerate(tlc.ride_events(sample))
     ]
-    return lambda_event(records, shard_id="shardId-000000000000",
-                        stream_arn="arn:aws:kinesis:us-east-1:000000000000:stream/ride_events",
-                        region="us-east-1")
+    return lambda_event(
+        records,
+        shard_id="shardId-000000000000",
+        stream_arn="arn:aws:kinesis:us-east-1:000000000000:stream/ride_events",
+        region="us-east-1",
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
@@ -69,13 +77,19 @@ def main() -> int:
         stages["features"].append(t2 - t1)
         stages["predict"].append(t3 - t2)
     median = statistics.median(totals)
-    print(json.dumps({
-        "records": args.records,
-        "rounds": args.rounds,
-        "median_ms": round(median * 1000, 1),
-        "records_per_s": round(args.records / median),
-        "stage_median_ms": {k: round(statistics.median(v) * 1000, 1) for k, v in stages.items()},
-    }))
+    print(
+        json.dumps(
+            {
+                "records": args.records,
+                "rounds": args.rounds,
+                "median_ms": round(median * 1000, 1),
+                "records_per_s": round(args.records / median),
+                "stage_median_ms": {
+                    k: round(statistics.median(v) * 1000, 1) for k, v in stages.items()
+                },
+            }
+        )
+    )
     return 0
 
 

@@ -227,8 +227,9 @@ def test_rejections_without_dead_letter_stream_are_logged_as_errors(shipped_mode
 
     buffer = io.StringIO()
     logger = Logger(service="test-handler", logger_handler=logging.StreamHandler(buffer))
-    svc = RideDurationService(shipped_model, Settings(dead_letter_stream=None),
-                              sender=ScriptedSender(), logger=logger)
+    svc = RideDurationService(
+        shipped_model, Settings(dead_letter_stream=None), sender=ScriptedSender(), logger=logger
+    )
     svc.handle({"Records": [make_record(b"{", seq=9, raw=True), make_record(COURSE_RIDE, 10)]})
     lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
     errors = [line for line in lines if line["level"] == "ERROR"]
