@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,11 +165,23 @@ def save_tree_tables(
 ) -> dict[str, Any]:
     """Write ``model.npz`` and ``metadata.json``; returns the metadata as written."""
     directory.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez(buffer, **tables.arrays())
-    data = buffer.getvalue()
+    data = npz_bytes(tables.arrays())
     (directory / NPZ_FILE).write_bytes(data)
     return write_metadata(directory, metadata, NPZ_FILE, data, tree_tables.FORMAT)
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An ``.npz`` whose bytes depend only on the arrays (``np.savez`` stamps the
+    current time into the zip), so retraining to the same trees gives the same
+    sha256 and version."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, member.getvalue())
+    return buffer.getvalue()
 
 
 def write_metadata(

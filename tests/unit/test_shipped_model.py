@@ -44,3 +44,24 @@ def test_model_card_and_plots_exist():
     for plot in (PLOT_PRED_VS_ACTUAL, PLOT_ERROR_BY_HOUR):
         assert plot in card
         assert (MODELS / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_shipped_weights_are_what_make_train_produces(shipped_model):
+    """Refit the chosen settings on the recorded months: the exported weights must be
+    byte-identical to models/model.npz (training is deterministic, the npz has no
+    timestamps). Catches a hand-edited or stale model."""
+    from sklearn import __version__ as sklearn_version
+
+    from streaming.model.artifact import npz_bytes, sha256_bytes
+    from streaming.model.export import export_tree_tables
+    from streaming.train import Candidate, fit_candidate
+    from tests.conftest import DATA
+
+    meta = shipped_model.metadata
+    assert meta["libraries"]["scikit-learn"] == sklearn_version, "retrain with `make train`"
+    frames = [tlc.load_trips(tlc.month_path(DATA, m))[0] for m in meta["data"]["refit_months"]]
+    x = np.concatenate([tlc.features_of(f) for f in frames])
+    y = np.concatenate([f["duration"].to_numpy() for f in frames])
+    model = fit_candidate(x, y, Candidate(**meta["model"]["params"]), progress=False)
+    tables = export_tree_tables(model.hgb, model.zones)
+    assert sha256_bytes(npz_bytes(tables.arrays())) == meta["weights"]["sha256"]
