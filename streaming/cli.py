@@ -7,6 +7,9 @@ import sys
 COMMANDS = {
     "train": ("streaming.train", "train the model on TLC data and write models/"),
     "demo": ("streaming.demo", "run the whole pipeline on an embedded Kinesis emulator"),
+    "run": ("streaming.esm.cli", "the local event source mapping: poll a stream, invoke a handler"),
+    "send": ("streaming.send", "play TLC (or generated) rides into the input stream"),
+    "tail": ("streaming.tail", "follow the predictions (and dead-letter) stream"),
 }
 
 

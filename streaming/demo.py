@@ -1,15 +1,17 @@
-"""``make run``: the whole path on an embedded Kinesis emulator, then a summary.
+"""``make run``: the live pipeline on an embedded Kinesis emulator, then a summary.
 
-1. start a moto server on 127.0.0.1 (a free port), create the input,
+1. start a moto server on 127.0.0.1 (a free port) and create the input,
    predictions and dead-letter streams;
-2. put 1,000 real rides of 2023-02 - a month the model never saw - with their
-   real ``pickup_datetime``, plus a few malformed events, into the input
-   stream (PutRecords, as a backend would);
-3. read each input shard in Lambda-sized batches and invoke
-   ``lambda_function.lambda_handler`` with the event the event source mapping
-   would build (resuming from the lowest ``batchItemFailures`` entry, as Lambda does);
-4. read the predictions and dead-letter streams back and compare the
-   predictions with the rides' real durations.
+2. start the local event source mapping (``streaming run``) on the input
+   stream, invoking ``lambda_function.lambda_handler`` in this process;
+3. send real rides of 2023-02 - a month the model never saw - with their real
+   ``pickup_datetime``, plus a few malformed events, at a steady rate, as the
+   taxi app's backend would (``streaming send``);
+4. follow the predictions and dead-letter streams (``streaming tail``) and show
+   live counts; then print rides sent, predictions received, dead letters,
+   throughput, send-to-prediction latency and RMSE against the real durations.
+
+Everything stops at the end: the runner, the threads and the server.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import argparse
 import contextlib
 import io
 import json
+import logging
 import os
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,173 +45,193 @@ BAD_EVENTS: list[bytes] = [
 
 
 def _start_moto() -> tuple[Any, str]:
-    import logging
-
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per request
-
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     return server, f"http://{host}:{port}"
 
 
-def run_demo(data_dir: Path, rides: int, batch_size: int, shards: int, seed: int) -> dict[str, Any]:
+def percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def run_demo(data_dir: Path, rides: int, rate: float, shards: int, seed: int,
+             quiet: bool = False) -> dict[str, Any]:
+    from streaming.send import send_events, tlc_rides
     from streaming import tlc
 
     server, endpoint = _start_moto()
+    workdir = Path(tempfile.mkdtemp(prefix="ride-demo-"))
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
     try:
         # The handler reads its settings at import, as on Lambda: set them first.
-        os.environ.update(
-            {
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                "KINESIS_ENDPOINT_URL": endpoint,
-                "PREDICTIONS_STREAM_NAME": PREDICTIONS_STREAM,
-                "DEAD_LETTER_STREAM_NAME": DEAD_LETTER_STREAM,
-                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
-                "POWERTOOLS_METRICS_DISABLED": os.environ.get(
-                    "POWERTOOLS_METRICS_DISABLED", "true"
-                ),
-            }
-        )
+        os.environ.update({
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "KINESIS_ENDPOINT_URL": endpoint,
+            "PREDICTIONS_STREAM_NAME": PREDICTIONS_STREAM,
+            "DEAD_LETTER_STREAM_NAME": DEAD_LETTER_STREAM,
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
+        })
         region = os.environ["AWS_DEFAULT_REGION"]
-        from streaming.handler import make_kinesis_client
+        from streaming.cli_common import kinesis_client
+        from streaming.kinesis_io import create_stream
 
-        client = make_kinesis_client(endpoint)
-        from streaming.kinesis_io import create_stream, read_all
-
+        client = kinesis_client(argparse.Namespace(endpoint_url=endpoint, region=region))
         create_stream(client, INPUT_STREAM, shards)
         create_stream(client, PREDICTIONS_STREAM, 2)
         create_stream(client, DEAD_LETTER_STREAM, 1)
-        print(
-            f"moto Kinesis on {endpoint}: streams {INPUT_STREAM} ({shards} shards), "
-            f"{PREDICTIONS_STREAM} (2), {DEAD_LETTER_STREAM} (1)"
-        )
+        say = (lambda *a, **k: None) if quiet else print
+        say(f"moto Kinesis on {endpoint}: {INPUT_STREAM} ({shards} shards), "
+            f"{PREDICTIONS_STREAM} (2), {DEAD_LETTER_STREAM} (1)")
 
+        events = tlc_rides(tlc.month_path(data_dir, DEMO_MONTH), rides, seed)
         trips, _ = tlc.load_trips(tlc.month_path(data_dir, DEMO_MONTH))
-        sample = trips.sample(n=min(rides, len(trips)), random_state=seed)
-        sample = sample.sort_values("pickup_datetime")
-        events = tlc.ride_events(sample)
-        for event, ride_id in zip(events, sample.index, strict=False):
-            event["ride_id"] = int(ride_id)  # row of the cleaned month: joins back to the truth
-        truth = dict(zip(sample.index.astype(int), sample["duration"], strict=False))
-
-        from streaming.publish import Entry, kinesis_sender, publish
-
+        truth = {e["ride_id"]: float(trips.at[e["ride_id"], "duration"]) for e in events}
         payloads = [(json.dumps(e).encode(), str(e["ride_id"])) for e in events]
-        payloads += [(bad, f"bad-{i}") for i, bad in enumerate(BAD_EVENTS)]
-        t0 = time.perf_counter()
-        sent = publish(
-            kinesis_sender(client),
-            INPUT_STREAM,
-            [Entry(d, k, i) for i, (d, k) in enumerate(payloads)],
-        )
-        if sent.failed:
-            raise RuntimeError(f"{len(sent.failed)} rides could not be sent: {sent.errors}")
-        print(
-            f"sent {len(events)} real rides of {DEMO_MONTH} + {len(BAD_EVENTS)} malformed "
-            f"events in {time.perf_counter() - t0:.2f} s"
-        )
+        # malformed events go out spread among the rides
+        for i, bad in enumerate(BAD_EVENTS):
+            payloads.insert((i + 1) * len(payloads) // (len(BAD_EVENTS) + 1), (bad, f"bad-{i}"))
 
-        import lambda_function
-        from streaming.local_invoke import drain
+        import lambda_function  # the function's init (cold start)
+        from streaming.esm.destinations import JsonLinesFile
+        from streaming.esm.runner import EventSourceMapping, MappingConfig
 
         emf = io.StringIO()
-        in_handler = [0.0]
 
         def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            t = time.perf_counter()
             with contextlib.redirect_stdout(emf):  # EMF metric lines: not for the demo
-                response = lambda_function.lambda_handler(event, context)
-            in_handler[0] += time.perf_counter() - t
-            return response
+                return lambda_function.lambda_handler(event, context)
 
-        def progress(st: Any) -> None:
-            print(
-                f"  handler: {st.records_delivered} records in {st.invocations} invocations",
-                end="\r",
-                flush=True,
-            )
-
-        stats = drain(
-            client, INPUT_STREAM, invoke, batch_size=batch_size, region=region, on_invoke=progress
+        failures_file = workdir / "on-failure.jsonl"
+        mapping = EventSourceMapping(
+            client, INPUT_STREAM, invoke,
+            MappingConfig(batch_size=100, max_retries=5, bisect_on_error=True, region=region),
+            destination=JsonLinesFile(failures_file),
         )
-        handler_s = in_handler[0]
-        invocations, handled = stats.invocations, stats.records_delivered
-        print()
+        runner = threading.Thread(target=mapping.run, args=(stop,), name="esm", daemon=True)
+        runner.start()
+        threads.append(runner)
 
-        outputs = [json.loads(r["Data"]) for _, r in read_all(client, PREDICTIONS_STREAM)]
-        letters = [json.loads(r["Data"]) for _, r in read_all(client, DEAD_LETTER_STREAM)]
+        from streaming.send import SendStats
+
+        stats = SendStats()
+        send_done = threading.Event()
+
+        def sender() -> None:
+            send_events(client, INPUT_STREAM, payloads, rate=rate, stop=stop, stats=stats)
+            send_done.set()
+
+        send_thread = threading.Thread(target=sender, name="send", daemon=True)
+        t_start = time.time()
+        send_thread.start()
+        threads.append(send_thread)
+
+        from streaming.esm.follow import Follower
+        from streaming.esm.reader import StartingPosition
+
+        followers = {name: Follower(client, name, StartingPosition("TRIM_HORIZON"))
+                     for name in (PREDICTIONS_STREAM, DEAD_LETTER_STREAM)}
+        predictions: dict[str, dict[str, Any]] = {}  # by source eventID: de-duplicated
+        arrivals: dict[str, float] = {}
+        received = 0
+        letters: list[dict[str, Any]] = []
+        deadline = time.monotonic() + max(60.0, 3 * len(payloads) / max(rate, 1.0))
+        last_print = 0.0
+        while time.monotonic() < deadline:
+            for shard_record in followers[PREDICTIONS_STREAM].poll():
+                record = shard_record[1]
+                event = json.loads(record["Data"])
+                received += 1
+                key = event["source"]["eventID"]
+                if key not in predictions:
+                    predictions[key] = event
+                    arrivals[key] = record["ApproximateArrivalTimestamp"].timestamp()
+            letters.extend(json.loads(r["Data"]) for _, r in followers[DEAD_LETTER_STREAM].poll())
+            done = send_done.is_set() and len(predictions) + len(letters) >= len(payloads)
+            if not quiet and (time.monotonic() - last_print > 0.5 or done):
+                last_print = time.monotonic()
+                print(f"  sent {stats.sent:>5} | predictions {len(predictions):>5} | "
+                      f"dead letters {len(letters)} | runner invocations "
+                      f"{mapping.stats.invocations}", end="\r", flush=True)
+            if done:
+                break
+            time.sleep(0.1)
+        elapsed = time.time() - t_start
+        say()
     finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
         server.stop()
 
-    unique = {}
-    for out in outputs:
-        unique.setdefault(out["source"]["eventID"], out)
-    predicted = {
-        o["prediction"]["ride_id"]: o["prediction"]["ride_duration"] for o in unique.values()
-    }
-    ids = [i for i in truth if i in predicted]
-    errors = np.array([predicted[i] - truth[i] for i in ids])
-    summary = {
+    index_of = {int(i): k for i, (_, k) in enumerate(payloads)}  # payload index -> key
+    sent_at_by_key = {index_of[i]: t for i, t in stats.sent_at.items()}
+    latencies = []
+    by_ride: dict[int, float] = {}
+    for key, event in predictions.items():
+        ride_id = event["prediction"]["ride_id"]
+        by_ride[ride_id] = event["prediction"]["ride_duration"]
+        if str(ride_id) in sent_at_by_key:
+            latencies.append(arrivals[key] - sent_at_by_key[str(ride_id)])
+    errors = np.array([by_ride[i] - truth[i] for i in truth if i in by_ride])
+    failures = failures_file.read_text().splitlines() if failures_file.exists() else []
+    return {
         "rides_sent": len(events),
         "malformed_sent": len(BAD_EVENTS),
-        "predictions_received": len(outputs),
-        "unique_predictions": len(unique),
-        "rides_without_prediction": len(truth) - len(ids),
+        "rate_target": rate,
+        "predictions_received": received,
+        "unique_predictions": len(predictions),
+        "rides_without_prediction": sum(1 for i in truth if i not in by_ride),
         "dead_letters": len(letters),
         "dead_letter_reasons": sorted(d["reason"] for d in letters),
-        "invocations": invocations,
-        "handler_seconds": round(handler_s, 3),
-        "abandoned": len(stats.abandoned),
-        "handler_records_per_s": round(handled / handler_s) if handler_s else None,
+        "on_failure_records": len(failures),
+        "invocations": mapping.stats.invocations,
+        "seconds": round(elapsed, 2),
+        "predictions_per_s": round(len(predictions) / elapsed, 1) if elapsed else None,
+        "latency_p50_s": percentile(latencies, 50),
+        "latency_p99_s": percentile(latencies, 99),
         "rmse_minutes": float(np.sqrt(np.mean(errors**2))) if len(errors) else None,
-        "model_version": outputs[0]["version"] if outputs else None,
+        "model_version": next(iter(predictions.values()))["version"] if predictions else None,
     }
-    return summary
 
 
 def print_summary(s: dict[str, Any], model_holdout_rmse: float | None) -> None:
     print("\n== summary ==")
-    print(f"rides sent               {s['rides_sent']} (+ {s['malformed_sent']} malformed)")
-    print(
-        f"predictions received     {s['predictions_received']} "
-        f"({s['unique_predictions']} unique, {s['rides_without_prediction']} rides missing)"
-    )
+    print(f"rides sent               {s['rides_sent']} (+ {s['malformed_sent']} malformed) "
+          f"at {s['rate_target']:g}/s")
+    print(f"predictions received     {s['predictions_received']} "
+          f"({s['unique_predictions']} unique, {s['rides_without_prediction']} rides missing)")
     print(f"dead letters             {s['dead_letters']}: {', '.join(s['dead_letter_reasons'])}")
-    print(
-        f"handler                  {s['invocations']} invocations, {s['handler_seconds']} s, "
-        f"{s['handler_records_per_s']} records/s (incl. its PutRecords calls to moto)"
-    )
-    ref = (
-        f" (model card: {model_holdout_rmse:.2f} on the whole month)" if model_holdout_rmse else ""
-    )
-    print(f"RMSE vs real durations   {s['rmse_minutes']:.2f} min{ref}")
+    print(f"throughput               {s['predictions_per_s']} predictions/s over "
+          f"{s['seconds']} s, {s['invocations']} invocations")
+    if s["latency_p50_s"] is not None:
+        print(f"send -> prediction       p50 {s['latency_p50_s'] * 1000:.0f} ms, "
+              f"p99 {s['latency_p99_s'] * 1000:.0f} ms (idle shards are polled once a "
+              f"second, as Lambda does)")
+    ref = f" (model card: {model_holdout_rmse:.2f} on the whole month)" if model_holdout_rmse \
+        else ""
+    if s["rmse_minutes"] is not None:
+        print(f"RMSE vs real durations   {s['rmse_minutes']:.2f} min{ref}")
     print(f"model version            {s['model_version']}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="streaming demo",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argparse.ArgumentParser(prog="streaming demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--rides", type=int, default=1000)
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=100,
-        help="records per invocation (the event source mapping's default: 100)",
-    )
+    parser.add_argument("--rate", type=float, default=250.0, help="rides per second sent")
     parser.add_argument("--shards", type=int, default=2, help="shards of the input stream")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     args = parser.parse_args(argv)
-    summary = run_demo(args.data_dir, args.rides, args.batch_size, args.shards, args.seed)
+    summary = run_demo(args.data_dir, args.rides, args.rate, args.shards, args.seed,
+                       quiet=args.json)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -218,10 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         if not location.startswith("s3://"):
             holdout = read_metadata(Path(location), location)["metrics"].get("holdout_rmse")
         print_summary(summary, holdout)
-    complete = (
-        summary["rides_without_prediction"] == 0
-        and summary["dead_letters"] == summary["malformed_sent"]
-    )
+    complete = (summary["rides_without_prediction"] == 0
+                and summary["dead_letters"] == summary["malformed_sent"])
     if not complete:
-        print("INCOMPLETE: some rides have neither a prediction nor a dead letter", file=sys.stderr)
+        print("INCOMPLETE: some rides have neither a prediction nor a dead letter",
+              file=sys.stderr)
     return 0 if complete else 1

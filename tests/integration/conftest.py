@@ -57,6 +57,19 @@ def streams(kinesis):
     return names
 
 
+def run_to_idle(client, stream, handler, *, idle_s=0.4, destination=None, checkpoints=None,
+                **config):
+    """Run the local event source mapping until every shard is idle; return it."""
+    from streaming.esm.runner import EventSourceMapping, MappingConfig
+
+    defaults = {"poll_interval_s": 0.05, "retry_base_delay_s": 0.01, "retry_max_delay_s": 0.05,
+                "shard_refresh_s": 0.2}
+    mapping = EventSourceMapping(client, stream, handler, MappingConfig(**(defaults | config)),
+                                 destination=destination, checkpoints=checkpoints)
+    mapping.run(stop_when_idle_s=idle_s)
+    return mapping
+
+
 def read_json(client, stream):
     """(shard, decoded JSON) of every record of ``stream``."""
     return [(shard, json.loads(r["Data"])) for shard, r in read_all(client, stream)]

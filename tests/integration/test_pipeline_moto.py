@@ -11,9 +11,8 @@ import pytest
 from streaming import tlc
 from streaming.config import Settings
 from streaming.handler import RideDurationService
-from streaming.local_invoke import drain
 from streaming.publish import Entry, kinesis_sender, publish
-from tests.integration.conftest import read_json
+from tests.integration.conftest import read_json, run_to_idle
 from tests.schemas import assert_valid
 from tests.support.fault_proxy import FaultProxy
 
@@ -61,8 +60,8 @@ def test_predictions_land_once_each_and_bad_records_in_dead_letters(
     trips = holdout_trips.sample(n=400, random_state=11).reset_index(drop=True)
     events = put_rides(kinesis, streams["input"], trips, BAD)
     svc = make_service(shipped_model, streams, moto_endpoint)
-    stats = drain(kinesis, streams["input"], svc.handle, batch_size=100)
-    assert stats.retried_batches == 0 and stats.abandoned == []
+    stats = run_to_idle(kinesis, streams["input"], svc.handle, batch_size=100).stats
+    assert stats.partial_failures == stats.function_errors == stats.discarded_records == 0
 
     outputs = read_json(kinesis, streams["predictions"])
     ids = Counter(o["prediction"]["ride_id"] for _, o in outputs)
@@ -95,9 +94,9 @@ def test_throttled_entries_are_retried_and_land_exactly_once(
     with FaultProxy(moto_endpoint, seed=3) as proxy:
         proxy.throttle_share = 0.3
         svc = make_service(shipped_model, streams, proxy.url, publish_max_attempts=20)
-        stats = drain(kinesis, streams["input"], svc.handle, batch_size=200)
+        stats = run_to_idle(kinesis, streams["input"], svc.handle, batch_size=200).stats
     assert proxy.entries_throttled > 100  # the fault really happened
-    assert stats.abandoned == []
+    assert stats.discarded_records == 0
     outputs = read_json(kinesis, streams["predictions"])
     ids = Counter(o["prediction"]["ride_id"] for _, o in outputs)
     assert set(ids) == {e["ride_id"] for e in events}
@@ -119,7 +118,7 @@ def test_a_publish_that_keeps_failing_is_reported_and_nothing_is_lost(
             responses.append((event, failing.handle(event, context)))
             return {"batchItemFailures": []}  # look at one invocation per batch
 
-        drain(kinesis, streams["input"], once, batch_size=1000)
+        run_to_idle(kinesis, streams["input"], once, batch_size=1000)
     assert proxy.put_calls >= 3
     for event, response in responses:
         reported = {f["itemIdentifier"] for f in response["batchItemFailures"]}
@@ -142,15 +141,15 @@ def test_a_publish_that_keeps_failing_is_reported_and_nothing_is_lost(
     assert len(read_json(kinesis, streams["dead_letters"])) == 2
 
 
-def first_responses(kinesis, stream, svc, **drain_args):
-    """Each batch's first response (the drain itself sees success: no re-delivery)."""
+def first_responses(kinesis, stream, svc, **config):
+    """Each batch's first response (the runner itself sees success: no re-delivery)."""
     responses = []
 
     def once(event, context):
         responses.append(svc.handle(event, context))
         return {"batchItemFailures": []}
 
-    drain(kinesis, stream, once, **drain_args)
+    run_to_idle(kinesis, stream, once, **config)
     return responses
 
 
@@ -170,7 +169,7 @@ def test_unreachable_endpoint_is_retried_within_the_deadline(
     with FaultProxy(moto_endpoint) as proxy:
         proxy.refuse = True  # connections die: an output outage
         svc = make_service(shipped_model, streams, proxy.url, publish_max_attempts=4)
-        responses = first_responses(kinesis, streams["input"], svc, timeout_s=20)
+        responses = first_responses(kinesis, streams["input"], svc, timeout_s=20.0)
     assert sum(len(r["batchItemFailures"]) for r in responses) == 20
 
 
@@ -179,8 +178,8 @@ def test_http_500_calls_are_retried(shipped_model, holdout_trips, kinesis, strea
     with FaultProxy(moto_endpoint, seed=5) as proxy:
         proxy.error_500_share = 0.5
         svc = make_service(shipped_model, streams, proxy.url, publish_max_attempts=20)
-        stats = drain(kinesis, streams["input"], svc.handle, batch_size=100)
-    assert proxy.calls_failed_500 > 0 and stats.abandoned == []
+        stats = run_to_idle(kinesis, streams["input"], svc.handle, batch_size=100).stats
+    assert proxy.calls_failed_500 > 0 and stats.discarded_records == 0
     ids = Counter(o["prediction"]["ride_id"] for _, o in read_json(kinesis, streams["predictions"]))
     assert set(ids) == {e["ride_id"] for e in events} and set(ids.values()) == {1}
 

@@ -8,7 +8,9 @@ proxy can fail PutRecords the way Kinesis does without touching the client:
   removed from the forwarded request, as a throttled entry is not stored);
 * ``error_500_share``: that share of PutRecords calls gets HTTP 500
   ``InternalFailure`` and nothing is written;
-* ``refuse``: every connection is closed at once (an outage).
+* ``refuse``: every connection is closed at once (an outage);
+* ``expire_get_records``: that many of the next GetRecords calls are answered
+  ``ExpiredIteratorException`` (an iterator older than five minutes).
 
 Everything else is forwarded untouched. Counters tell the tests what was done.
 """
@@ -36,6 +38,9 @@ class FaultProxy:
         self.throttle_share = 0.0
         self.error_500_share = 0.0
         self.refuse = False
+        self.expire_get_records = 0
+        self.get_records_calls = 0
+        self.iterators_expired = 0
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.put_calls = 0
@@ -75,7 +80,21 @@ class FaultProxy:
                     self.connection.close()
                     return
                 target = self.headers.get("X-Amz-Target", "")
-                if target.endswith(".PutRecords"):
+                if target.endswith(".GetRecords"):
+                    with proxy.lock:
+                        proxy.get_records_calls += 1
+                        expire = proxy.expire_get_records > 0
+                        if expire:
+                            proxy.expire_get_records -= 1
+                            proxy.iterators_expired += 1
+                    if expire:
+                        payload = json.dumps({"__type": "ExpiredIteratorException",
+                                              "message": "Iterator expired (fault proxy)"})
+                        self._reply(400, {"Content-Type": "application/x-amz-json-1.1"},
+                                    payload.encode())
+                        return
+                    self._reply(*proxy._forward(self.command, self.path, self.headers, body))
+                elif target.endswith(".PutRecords"):
                     self._put_records(body)
                 else:
                     self._reply(*proxy._forward(self.command, self.path, self.headers, body))

@@ -1,0 +1,155 @@
+"""On-failure destinations: where the runner sends the metadata of discarded batches.
+
+A Kinesis event source mapping sends a discarded batch's metadata - not the
+records - to an SQS queue, an SNS topic or an S3 bucket ("Each record sent
+to the destination is a JSON document with metadata about the failed
+invocation", Lambda docs, *Retain discarded batch records for a Kinesis Data
+Streams event source*); a Kinesis stream is not a valid destination. The
+records stay in the stream and can be re-read by sequence number while
+retention lasts. Locally, a JSON-lines file is accepted too, for the demo.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
+RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A discarded batch and why."""
+
+    condition: str  # RETRY_ATTEMPTS_EXHAUSTED or RECORD_AGE_EXCEEDED
+    shard_id: str
+    stream_arn: str
+    records: Sequence[dict[str, Any]]  # GetRecords records, in order
+    invoke_count: int
+    function_arn: str
+    function_error: str | None = None  # "Unhandled" when the function raised
+    error_message: str | None = None  # local addition: what went wrong
+
+    def payload(self) -> dict[str, Any]:
+        """The invocation record Lambda sends (its documented shape)."""
+        first, last = self.records[0], self.records[-1]
+        out: dict[str, Any] = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.function_arn,
+                "condition": self.condition,
+                "approximateInvokeCount": self.invoke_count,
+            },
+            "version": "1.0",
+            "timestamp": _iso(datetime.now(UTC)),
+            "KinesisBatchInfo": {
+                "shardId": self.shard_id,
+                "startSequenceNumber": first["SequenceNumber"],
+                "endSequenceNumber": last["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": _iso(first["ApproximateArrivalTimestamp"]),
+                "approximateArrivalOfLastRecord": _iso(last["ApproximateArrivalTimestamp"]),
+                "batchSize": len(self.records),
+                "streamArn": self.stream_arn,
+            },
+        }
+        if self.invoke_count > 0:  # records discarded before any invocation have no response
+            response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+            if self.function_error:
+                response["functionError"] = self.function_error
+            if self.error_message:
+                response["errorMessage"] = self.error_message
+            out["responseContext"] = response
+        return out
+
+
+def _iso(moment: Any) -> str:
+    if isinstance(moment, int | float):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Destination(Protocol):
+    def send(self, failure: Failure) -> None: ...
+
+
+class JsonLinesFile:
+    """Append one payload per line to a local file (the demo's destination)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def send(self, failure: Failure) -> None:
+        line = json.dumps(failure.payload()) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line)
+
+
+class SqsQueue:
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client = client
+        self.queue_url = queue_url
+
+    def send(self, failure: Failure) -> None:
+        self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(failure.payload()))
+
+
+class SnsTopic:
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self.client = client
+        self.topic_arn = topic_arn
+
+    def send(self, failure: Failure) -> None:
+        self.client.publish(TopicArn=self.topic_arn, Message=json.dumps(failure.payload()))
+
+
+class S3Bucket:
+    """Objects keyed like Lambda's: aws/lambda/<mapping id>/<shard>/YYYY/MM/DD/<time>-<uuid>."""
+
+    def __init__(self, client: Any, bucket: str, mapping_id: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.mapping_id = mapping_id
+
+    def send(self, failure: Failure) -> None:
+        now = datetime.now(UTC)
+        key = (f"aws/lambda/{self.mapping_id}/{failure.shard_id}/{now:%Y/%m/%d}/"
+               f"{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}")
+        self.client.put_object(Bucket=self.bucket, Key=key,
+                               Body=json.dumps(failure.payload()).encode())
+
+
+def parse_destination(target: str, *, session: Any, endpoint_url: str | None,
+                      mapping_id: str) -> Destination:
+    """``arn:aws:sqs:...`` / an SQS queue URL / ``arn:aws:sns:...`` / ``arn:aws:s3:::bucket``
+    / ``file:<path>`` or a ``*.jsonl`` path."""
+    if target.startswith("arn:aws:kinesis:") or target.startswith("kinesis:"):
+        raise ValueError(
+            "a Kinesis event source mapping's on-failure destination is an SQS queue, an SNS "
+            "topic or an S3 bucket, not a stream (Lambda docs, kinesis-on-failure-destination)"
+        )
+    if target.startswith("file:") or target.endswith(".jsonl"):
+        return JsonLinesFile(Path(target.removeprefix("file:")))
+    if target.startswith("arn:aws:sqs:"):
+        client = session.client("sqs", endpoint_url=endpoint_url)
+        name = target.rsplit(":", 1)[-1]
+        account = target.split(":")[4]
+        url = client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        return SqsQueue(client, url)
+    if target.startswith(("http://", "https://")):
+        return SqsQueue(session.client("sqs", endpoint_url=endpoint_url), target)
+    if target.startswith("arn:aws:sns:"):
+        return SnsTopic(session.client("sns", endpoint_url=endpoint_url), target)
+    if target.startswith("arn:aws:s3:::"):
+        client = session.client("s3", endpoint_url=endpoint_url)
+        return S3Bucket(client, target.removeprefix("arn:aws:s3:::"), mapping_id)
+    raise ValueError(f"unsupported on-failure destination {target!r}")

@@ -1,0 +1,54 @@
+"""Follow every shard of a stream (the ``tail`` side): new shards are picked up as they appear.
+
+A child shard is started once its parents are closed and read to the end, so a
+reader sees each partition key's records in order across a reshard.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from streaming.esm.reader import ShardReader, StartingPosition, list_shards, parents
+
+
+class Follower:
+    def __init__(self, client: Any, stream: str, start: StartingPosition | None = None, *,
+                 refresh_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.stream = stream
+        self.start = start or StartingPosition()
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self.readers: dict[str, ShardReader] = {}
+        self.finished: set[str] = set()
+        self._next_refresh = 0.0
+
+    def _refresh(self) -> None:
+        shards = list_shards(self.client, self.stream)
+        known = {s["ShardId"] for s in shards}
+        for shard in shards:
+            sid = shard["ShardId"]
+            if sid in self.readers or sid in self.finished:
+                continue
+            if any(p in known and p not in self.finished for p in parents(shard)):
+                continue
+            had_parent = any(p in known for p in parents(shard))
+            start = StartingPosition() if had_parent else self.start
+            self.readers[sid] = ShardReader(self.client, self.stream, sid, start)
+        self._next_refresh = self.clock() + self.refresh_s
+
+    def poll(self, limit: int = 10_000) -> list[tuple[str, dict[str, Any]]]:
+        """One GetRecords per open shard; returns (shard id, record) pairs in shard order."""
+        if self.clock() >= self._next_refresh:
+            self._refresh()
+        out: list[tuple[str, dict[str, Any]]] = []
+        for sid, reader in list(self.readers.items()):
+            result = reader.read(limit=limit)
+            out.extend((sid, r) for r in result.records)
+            if result.closed:
+                self.finished.add(sid)
+                del self.readers[sid]
+                self._next_refresh = 0.0
+        return out

@@ -1,0 +1,343 @@
+"""The local event source mapping against a real Kinesis emulator.
+
+Each test quotes the line of the AWS documentation whose behaviour it checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from streaming.esm.checkpoints import CheckpointStore
+from streaming.esm.destinations import JsonLinesFile, parse_destination
+from streaming.esm.reader import StartingPosition
+from streaming.kinesis_io import create_stream
+from streaming.publish import Entry, kinesis_sender, publish
+from tests.integration.conftest import run_to_idle
+from tests.support.fault_proxy import FaultProxy
+
+pytestmark = pytest.mark.integration
+
+#: every field of a Lambda Kinesis record (Lambda docs, *Using Lambda with Kinesis*, example event)
+RECORD_FIELDS = {"kinesis", "eventSource", "eventVersion", "eventID", "eventName",
+                 "invokeIdentityArn", "awsRegion", "eventSourceARN"}
+KINESIS_FIELDS = {"kinesisSchemaVersion", "partitionKey", "sequenceNumber", "data",
+                  "approximateArrivalTimestamp"}
+
+
+@pytest.fixture
+def stream(kinesis):
+    name = f"esm-{uuid.uuid4().hex[:8]}"
+    create_stream(kinesis, name, 2)
+    return name
+
+
+def put(kinesis, stream, n, *, prefix="r", keys=None):
+    """n records with data b'<prefix><i>' (partition keys spread over the shards)."""
+    entries = [Entry(f"{prefix}{i}".encode(), keys[i] if keys else f"k{i}", i) for i in range(n)]
+    assert publish(kinesis_sender(kinesis), stream, entries).failed == []
+
+
+class Recorder:
+    """A handler that records events and answers by a rule."""
+
+    def __init__(self, rule=None):
+        self.events: list[dict] = []
+        self.contexts = []
+        self.rule = rule or (lambda event, call: None)
+
+    def __call__(self, event, context):
+        self.events.append(event)
+        self.contexts.append(context)
+        return self.rule(event, len(self.events) - 1)
+
+    def data(self, event=None):
+        events = [event] if event else self.events
+        return [base64.b64decode(r["kinesis"]["data"]).decode()
+                for e in events for r in e["Records"]]
+
+
+def test_batches_hold_one_shards_records_in_order_with_every_field(kinesis, stream):
+    # "Each batch contains records from a single shard/data stream."
+    put(kinesis, stream, 250)
+    handler = Recorder()
+    run_to_idle(kinesis, stream, handler, batch_size=40)
+    assert sorted(handler.data()) == sorted(f"r{i}" for i in range(250))  # each once
+    for event in handler.events:
+        records = event["Records"]
+        assert 1 <= len(records) <= 40
+        assert len({r["eventID"].split(":")[0] for r in records}) == 1
+        seqs = [int(r["kinesis"]["sequenceNumber"]) for r in records]
+        assert seqs == sorted(seqs)
+        for r in records:
+            assert set(r) == RECORD_FIELDS and set(r["kinesis"]) == KINESIS_FIELDS
+            assert r["eventSource"] == "aws:kinesis" and r["eventName"] == "aws:kinesis:record"
+            assert r["eventID"] == f"{r['eventID'].split(':')[0]}:{r['kinesis']['sequenceNumber']}"
+            assert isinstance(r["kinesis"]["approximateArrivalTimestamp"], float)
+    context = handler.contexts[0]
+    assert 0 < context.get_remaining_time_in_millis() <= 60_000
+    assert context.function_name and context.aws_request_id
+    assert len({c.aws_request_id for c in handler.contexts}) == len(handler.contexts)
+
+
+def test_partial_failure_resumes_from_the_lowest_reported_sequence_number(kinesis, stream):
+    # "Lambda retries the batch starting from the lowest sequence number reported."
+    put(kinesis, stream, 30, keys=["same"] * 30)  # one shard
+    failed_once: set[str] = set()
+
+    def rule(event, call):
+        records = event["Records"]
+        if call == 0:
+            picks = [records[7]["kinesis"]["sequenceNumber"], records[4]["kinesis"][
+                "sequenceNumber"]]
+            failed_once.update(picks)
+            return {"batchItemFailures": [{"itemIdentifier": s} for s in picks]}
+        return {"batchItemFailures": []}
+
+    handler = Recorder(rule)
+    mapping = run_to_idle(kinesis, stream, handler, batch_size=10)
+    first, second = handler.events[0]["Records"], handler.events[1]["Records"]
+    assert [r["kinesis"]["sequenceNumber"] for r in second] == [
+        r["kinesis"]["sequenceNumber"] for r in first[4:]]
+    assert sorted(set(handler.data())) == sorted(f"r{i}" for i in range(30))
+    assert mapping.stats.partial_failures == 1
+
+
+@pytest.mark.parametrize("bad", [
+    {"batchItemFailures": [{"itemIdentifier": ""}]},
+    {"batchItemFailures": [{"itemIdentifier": None}]},
+    {"batchItemFailures": [{"sequenceNumber": "1"}]},
+    {"batchItemFailures": [{"itemIdentifier": "999999999"}]},
+])
+def test_invalid_partial_response_fails_the_whole_batch(kinesis, stream, bad):
+    # "Lambda treats a batch as a complete failure if you return: an empty string
+    # itemIdentifier, a null itemIdentifier, an itemIdentifier with a bad key name."
+    put(kinesis, stream, 5, keys=["same"] * 5)
+    handler = Recorder(lambda event, call: bad if call == 0 else None)
+    run_to_idle(kinesis, stream, handler)
+    assert handler.data(handler.events[1]) == handler.data(handler.events[0])  # all again
+
+
+@pytest.mark.parametrize("ok", [None, {}, {"batchItemFailures": []},
+                                {"batchItemFailures": None}, "done"])
+def test_these_responses_are_complete_successes(kinesis, stream, ok):
+    # "Lambda treats a batch as a complete success if you return: an empty
+    # batchItemFailures list, a null batchItemFailures list, an empty EventResponse,
+    # a null EventResponse."
+    put(kinesis, stream, 5, keys=["same"] * 5)
+    handler = Recorder(lambda event, call: ok)
+    run_to_idle(kinesis, stream, handler)
+    assert len(handler.events) == 1
+
+
+def test_errors_are_retried_then_discarded_to_the_destination(kinesis, stream, tmp_path):
+    # "If the function is invoked but returns an error, Lambda retries until the records
+    # ... reach the configured retry quota (MaximumRetryAttempts)." "Lambda discards the
+    # records and continues processing batches from the stream."
+    put(kinesis, stream, 12, keys=["same"] * 12)
+
+    def rule(event, call):
+        if "r3" in [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]:
+            raise RuntimeError("poison")
+
+    handler = Recorder(rule)
+    dest = tmp_path / "failures.jsonl"
+    mapping = run_to_idle(kinesis, stream, handler, batch_size=5, max_retries=2,
+                          destination=JsonLinesFile(dest))
+    [failure] = [json.loads(line) for line in dest.read_text().splitlines()]
+    info = failure["KinesisBatchInfo"]
+    assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert failure["requestContext"]["approximateInvokeCount"] == 3  # 1 + 2 retries
+    assert failure["responseContext"]["functionError"] == "Unhandled"
+    assert "poison" in failure["responseContext"]["errorMessage"]
+    assert info["batchSize"] == 5 and info["streamArn"] == mapping.stream_arn
+    first_batch = handler.events[0]["Records"]
+    assert info["startSequenceNumber"] == first_batch[0]["kinesis"]["sequenceNumber"]
+    assert info["endSequenceNumber"] == first_batch[-1]["kinesis"]["sequenceNumber"]
+    assert info["approximateArrivalOfFirstRecord"].endswith("Z")
+    # processing continued after the discarded batch
+    assert {f"r{i}" for i in range(5, 12)} <= set(handler.data())
+    assert mapping.stats.discarded_records == 5
+
+
+def test_bisect_isolates_the_bad_record(kinesis, stream, tmp_path):
+    # "BisectBatchOnFunctionError ... splits a failed batch into two smaller batches,
+    # isolating bad records ... Splitting batches doesn't consume the retry quota."
+    put(kinesis, stream, 16, keys=["same"] * 16)
+
+    def rule(event, call):
+        if "r11" in [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]:
+            raise RuntimeError("poison")
+
+    handler = Recorder(rule)
+    dest = tmp_path / "failures.jsonl"
+    mapping = run_to_idle(kinesis, stream, handler, batch_size=16, max_retries=0,
+                          bisect_on_error=True, destination=JsonLinesFile(dest))
+    [failure] = [json.loads(line) for line in dest.read_text().splitlines()]
+    assert failure["KinesisBatchInfo"]["batchSize"] == 1
+    ok = [d for e in handler.events[1:] for d in handler.data(e)]
+    assert {f"r{i}" for i in range(16)} - {"r11"} <= set(ok)
+    assert mapping.stats.bisections >= 4  # 16 -> 8 -> 4 -> 2 -> 1
+    assert mapping.stats.discarded_records == 1
+
+
+def test_old_records_are_discarded_without_invoking(kinesis, stream, tmp_path):
+    # "MaximumRecordAgeInSeconds - Discard records older than the specified age."
+    put(kinesis, stream, 6, keys=["same"] * 6)
+    time.sleep(1.3)
+    handler = Recorder()
+    dest = tmp_path / "failures.jsonl"
+    run_to_idle(kinesis, stream, handler, max_record_age_s=1.0, destination=JsonLinesFile(dest))
+    assert handler.events == []
+    [failure] = [json.loads(line) for line in dest.read_text().splitlines()]
+    assert failure["requestContext"]["condition"] == "RecordAgeExceeded"
+    assert failure["requestContext"]["approximateInvokeCount"] == 0
+    assert "responseContext" not in failure
+    assert failure["KinesisBatchInfo"]["batchSize"] == 6
+
+
+def test_checkpoints_let_a_restarted_runner_resume(kinesis, stream, tmp_path):
+    put(kinesis, stream, 60, keys=["same"] * 60)
+    path = tmp_path / "checkpoints.json"
+    arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
+        "StreamARN"]
+    stop = threading.Event()
+    first = Recorder(lambda event, call: stop.set() if call == 2 else None)
+    from streaming.esm.runner import EventSourceMapping, MappingConfig
+
+    mapping = EventSourceMapping(kinesis, stream, first, MappingConfig(batch_size=10,
+                                 poll_interval_s=0.05), checkpoints=CheckpointStore.load(path, arn))
+    mapping.run(stop)
+    assert len(first.events) == 3
+    second = Recorder()
+    run_to_idle(kinesis, stream, second, batch_size=10,
+                checkpoints=CheckpointStore.load(path, arn))
+    assert first.data() + second.data() == [f"r{i}" for i in range(60)]  # no gap, no repeat
+
+
+def test_expired_iterators_are_renewed(kinesis, stream, moto_endpoint):
+    # GetShardIterator: "A shard iterator expires 5 minutes after it is returned."
+    put(kinesis, stream, 40)
+    from streaming.handler import make_kinesis_client
+
+    with FaultProxy(moto_endpoint) as proxy:
+        client = make_kinesis_client(proxy.url)
+        proxy.expire_get_records = 3
+        handler = Recorder()
+        mapping = run_to_idle(client, stream, handler, batch_size=10)
+    assert proxy.iterators_expired == 3
+    assert sum(s.reader.renewed_iterators for s in mapping.shards.values()) == 3
+    assert sorted(handler.data()) == sorted(f"r{i}" for i in range(40))
+
+
+def test_idle_shards_are_polled_about_once_per_interval(kinesis, stream, moto_endpoint):
+    # "Lambda polls each shard ... at a base rate of once per second. When more records
+    # are available, Lambda keeps processing batches until the function catches up."
+    put(kinesis, stream, 400, keys=["same"] * 400)
+    from streaming.esm.runner import EventSourceMapping, MappingConfig
+    from streaming.handler import make_kinesis_client
+
+    with FaultProxy(moto_endpoint) as proxy:
+        client = make_kinesis_client(proxy.url)
+        handler = Recorder()
+        mapping = EventSourceMapping(client, stream, handler,
+                                     MappingConfig(batch_size=50, poll_interval_s=0.5))
+        started = time.monotonic()
+        mapping.run(stop_when_idle_s=2.0)
+        elapsed = time.monotonic() - started
+    assert len(handler.events) == 8
+    # 8 full reads back to back on the busy shard, then ~1 read per 0.5 s per idle shard
+    idle_reads = proxy.get_records_calls - 8
+    assert idle_reads <= 2 * (elapsed / 0.5 + 2)
+    assert idle_reads >= 2 * 2
+
+
+def test_batching_window_gathers_records(kinesis, stream):
+    # "MaximumBatchingWindowInSeconds: the maximum amount of time to gather records
+    # before invoking the function."
+    from streaming.esm.runner import EventSourceMapping, MappingConfig
+
+    handler = Recorder()
+    mapping = EventSourceMapping(kinesis, stream, handler, MappingConfig(
+        batch_size=1000, batching_window_s=1.5, poll_interval_s=0.05))
+    stop = threading.Event()
+    thread = threading.Thread(target=mapping.run, args=(stop,))
+    thread.start()
+    for round_ in range(5):
+        put(kinesis, stream, 10, prefix=f"w{round_}-", keys=["same"] * 10)
+        time.sleep(0.1)
+    time.sleep(2.0)
+    stop.set()
+    thread.join()
+    assert len(handler.data()) == 50
+    assert len(handler.events) <= 2  # without the window: about one per round
+
+
+def test_starting_positions(kinesis, stream):
+    # StartingPosition: "AT_TIMESTAMP, TRIM_HORIZON, or LATEST"
+    put(kinesis, stream, 5, prefix="old", keys=["same"] * 5)
+    time.sleep(1.1)
+    middle = datetime.now(UTC)
+    time.sleep(0.1)
+    put(kinesis, stream, 5, prefix="new", keys=["same"] * 5)
+    at = Recorder()
+    run_to_idle(kinesis, stream, at, starting_position=StartingPosition("AT_TIMESTAMP", middle))
+    assert sorted(at.data()) == sorted(f"new{i}" for i in range(5))
+    latest = Recorder()
+    run_to_idle(kinesis, stream, latest, starting_position=StartingPosition("LATEST"))
+    assert latest.events == []
+
+
+def test_a_handler_that_outlives_its_timeout_has_failed(kinesis, stream):
+    put(kinesis, stream, 3, keys=["same"] * 3)
+    handler = Recorder(lambda event, call: time.sleep(0.3) if call == 0 else None)
+    mapping = run_to_idle(kinesis, stream, handler, timeout_s=0.2)
+    assert mapping.stats.function_errors == 1 and len(handler.events) == 2
+
+
+def test_without_report_batch_item_failures_the_response_is_ignored(kinesis, stream):
+    # FunctionResponseTypes: without ReportBatchItemFailures, Lambda ignores the list.
+    put(kinesis, stream, 4, keys=["same"] * 4)
+
+    def rule(event, call):
+        return {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["kinesis"][
+            "sequenceNumber"]}]}
+
+    handler = Recorder(rule)
+    run_to_idle(kinesis, stream, handler, report_batch_item_failures=False)
+    assert len(handler.events) == 1
+
+
+def test_sqs_on_failure_destination(kinesis, stream, moto_endpoint):
+    import boto3
+
+    session = boto3.session.Session(region_name="us-east-1")
+    sqs = session.client("sqs", endpoint_url=moto_endpoint)
+    arn = sqs.get_queue_attributes(
+        QueueUrl=sqs.create_queue(QueueName=f"esm-fail-{uuid.uuid4().hex[:6]}")["QueueUrl"],
+        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    destination = parse_destination(arn, session=session, endpoint_url=moto_endpoint,
+                                    mapping_id="test")
+    put(kinesis, stream, 2, keys=["same"] * 2)
+
+    def boom(event, context):
+        raise ValueError("nope")
+
+    run_to_idle(kinesis, stream, boom, max_retries=0, destination=destination)
+    messages = sqs.receive_message(QueueUrl=destination.queue_url, MaxNumberOfMessages=10)
+    [message] = messages["Messages"]
+    body = json.loads(message["Body"])
+    assert body["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert body["KinesisBatchInfo"]["batchSize"] == 2
+
+
+def test_a_stream_is_not_an_on_failure_destination():
+    with pytest.raises(ValueError, match="not a stream"):
+        parse_destination("arn:aws:kinesis:us-east-1:000000000000:stream/dlq", session=None,
+                          endpoint_url=None, mapping_id="x")
