@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test test-unit test-integration train lint format clean
+.PHONY: venv run test test-unit test-integration test-localstack train lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,13 @@ venv: $(STAMP)
 run: venv
 	$(PY) -m streaming demo
 
-## make test: unit + integration tests (moto server on loopback)
+## make test: unit + integration tests on moto, then the integration suite on LocalStack
 test: venv
 	$(PY) -m pytest
+	integration-test/localstack.sh
+
+test-localstack: venv
+	integration-test/localstack.sh
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
@@ -41,4 +45,4 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .localstack .pytest_cache .ruff_cache *.egg-info

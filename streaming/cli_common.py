@@ -17,8 +17,7 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--region",
-        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        or "us-east-1",
+        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1)",
     )
 
@@ -33,6 +32,7 @@ def kinesis_client(args: argparse.Namespace) -> Any:
     """A Kinesis client with botocore's standard retries (tools, not the hot path)."""
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5,
-                    read_timeout=30)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30
+    )
     return session(args).client("kinesis", endpoint_url=args.endpoint_url, config=config)

@@ -58,10 +58,11 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def run_demo(data_dir: Path, rides: int, rate: float, shards: int, seed: int,
-             quiet: bool = False) -> dict[str, Any]:
-    from streaming.send import send_events, tlc_rides
+def run_demo(
+    data_dir: Path, rides: int, rate: float, shards: int, seed: int, quiet: bool = False
+) -> dict[str, Any]:
     from streaming import tlc
+    from streaming.send import send_events, tlc_rides
 
     server, endpoint = _start_moto()
     workdir = Path(tempfile.mkdtemp(prefix="ride-demo-"))
@@ -69,14 +70,17 @@ def run_demo(data_dir: Path, rides: int, rate: float, shards: int, seed: int,
     threads: list[threading.Thread] = []
     try:
         # The handler reads its settings at import, as on Lambda: set them first.
-        os.environ.update({
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            "KINESIS_ENDPOINT_URL": endpoint,
-            "PREDICTIONS_STREAM_NAME": PREDICTIONS_STREAM,
-            "DEAD_LETTER_STREAM_NAME": DEAD_LETTER_STREAM,
-            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
-        })
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                "KINESIS_ENDPOINT_URL": endpoint,
+                "PREDICTIONS_STREAM_NAME": PREDICTIONS_STREAM,
+                "DEAD_LETTER_STREAM_NAME": DEAD_LETTER_STREAM,
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
+            }
+        )
         region = os.environ["AWS_DEFAULT_REGION"]
         from streaming.cli_common import kinesis_client
         from streaming.kinesis_io import create_stream
@@ -86,8 +90,10 @@ def run_demo(data_dir: Path, rides: int, rate: float, shards: int, seed: int,
         create_stream(client, PREDICTIONS_STREAM, 2)
         create_stream(client, DEAD_LETTER_STREAM, 1)
         say = (lambda *a, **k: None) if quiet else print
-        say(f"moto Kinesis on {endpoint}: {INPUT_STREAM} ({shards} shards), "
-            f"{PREDICTIONS_STREAM} (2), {DEAD_LETTER_STREAM} (1)")
+        say(
+            f"moto Kinesis on {endpoint}: {INPUT_STREAM} ({shards} shards), "
+            f"{PREDICTIONS_STREAM} (2), {DEAD_LETTER_STREAM} (1)"
+        )
 
         events = tlc_rides(tlc.month_path(data_dir, DEMO_MONTH), rides, seed)
         trips, _ = tlc.load_trips(tlc.month_path(data_dir, DEMO_MONTH))
@@ -109,7 +115,9 @@ def run_demo(data_dir: Path, rides: int, rate: float, shards: int, seed: int,
 
         failures_file = workdir / "on-failure.jsonl"
         mapping = EventSourceMapping(
-            client, INPUT_STREAM, invoke,
+            client,
+            INPUT_STREAM,
+            invoke,
             MappingConfig(batch_size=100, max_retries=5, bisect_on_error=True, region=region),
             destination=JsonLinesFile(failures_file),
         )
@@ -134,8 +142,10 @@ def run_demo(data_dir: Path, rides: int, rate: float, shards: int, seed: int,
         from streaming.esm.follow import Follower
         from streaming.esm.reader import StartingPosition
 
-        followers = {name: Follower(client, name, StartingPosition("TRIM_HORIZON"))
-                     for name in (PREDICTIONS_STREAM, DEAD_LETTER_STREAM)}
+        followers = {
+            name: Follower(client, name, StartingPosition("TRIM_HORIZON"))
+            for name in (PREDICTIONS_STREAM, DEAD_LETTER_STREAM)
+        }
         predictions: dict[str, dict[str, Any]] = {}  # by source eventID: de-duplicated
         arrivals: dict[str, float] = {}
         received = 0
@@ -155,9 +165,13 @@ def run_demo(data_dir: Path, rides: int, rate: float, shards: int, seed: int,
             done = send_done.is_set() and len(predictions) + len(letters) >= len(payloads)
             if not quiet and (time.monotonic() - last_print > 0.5 or done):
                 last_print = time.monotonic()
-                print(f"  sent {stats.sent:>5} | predictions {len(predictions):>5} | "
-                      f"dead letters {len(letters)} | runner invocations "
-                      f"{mapping.stats.invocations}", end="\r", flush=True)
+                print(
+                    f"  sent {stats.sent:>5} | predictions {len(predictions):>5} | "
+                    f"dead letters {len(letters)} | runner invocations "
+                    f"{mapping.stats.invocations}",
+                    end="\r",
+                    flush=True,
+                )
             if done:
                 break
             time.sleep(0.1)
@@ -202,27 +216,39 @@ def run_demo(data_dir: Path, rides: int, rate: float, shards: int, seed: int,
 
 def print_summary(s: dict[str, Any], model_holdout_rmse: float | None) -> None:
     print("\n== summary ==")
-    print(f"rides sent               {s['rides_sent']} (+ {s['malformed_sent']} malformed) "
-          f"at {s['rate_target']:g}/s")
-    print(f"predictions received     {s['predictions_received']} "
-          f"({s['unique_predictions']} unique, {s['rides_without_prediction']} rides missing)")
+    print(
+        f"rides sent               {s['rides_sent']} (+ {s['malformed_sent']} malformed) "
+        f"at {s['rate_target']:g}/s"
+    )
+    print(
+        f"predictions received     {s['predictions_received']} "
+        f"({s['unique_predictions']} unique, {s['rides_without_prediction']} rides missing)"
+    )
     print(f"dead letters             {s['dead_letters']}: {', '.join(s['dead_letter_reasons'])}")
-    print(f"throughput               {s['predictions_per_s']} predictions/s over "
-          f"{s['seconds']} s, {s['invocations']} invocations")
+    print(
+        f"throughput               {s['predictions_per_s']} predictions/s over "
+        f"{s['seconds']} s, {s['invocations']} invocations"
+    )
     if s["latency_p50_s"] is not None:
-        print(f"send -> prediction       p50 {s['latency_p50_s'] * 1000:.0f} ms, "
-              f"p99 {s['latency_p99_s'] * 1000:.0f} ms (idle shards are polled once a "
-              f"second, as Lambda does)")
-    ref = f" (model card: {model_holdout_rmse:.2f} on the whole month)" if model_holdout_rmse \
-        else ""
+        print(
+            f"send -> prediction       p50 {s['latency_p50_s'] * 1000:.0f} ms, "
+            f"p99 {s['latency_p99_s'] * 1000:.0f} ms (idle shards are polled once a "
+            f"second, as Lambda does)"
+        )
+    ref = (
+        f" (model card: {model_holdout_rmse:.2f} on the whole month)" if model_holdout_rmse else ""
+    )
     if s["rmse_minutes"] is not None:
         print(f"RMSE vs real durations   {s['rmse_minutes']:.2f} min{ref}")
     print(f"model version            {s['model_version']}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="streaming demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="streaming demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--rides", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=250.0, help="rides per second sent")
@@ -230,8 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     args = parser.parse_args(argv)
-    summary = run_demo(args.data_dir, args.rides, args.rate, args.shards, args.seed,
-                       quiet=args.json)
+    summary = run_demo(
+        args.data_dir, args.rides, args.rate, args.shards, args.seed, quiet=args.json
+    )
     if args.json:
         print(json.dumps(summary))
     else:
@@ -243,9 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         if not location.startswith("s3://"):
             holdout = read_metadata(Path(location), location)["metrics"].get("holdout_rmse")
         print_summary(summary, holdout)
-    complete = (summary["rides_without_prediction"] == 0
-                and summary["dead_letters"] == summary["malformed_sent"])
+    complete = (
+        summary["rides_without_prediction"] == 0
+        and summary["dead_letters"] == summary["malformed_sent"]
+    )
     if not complete:
-        print("INCOMPLETE: some rides have neither a prediction nor a dead letter",
-              file=sys.stderr)
+        print("INCOMPLETE: some rides have neither a prediction nor a dead letter", file=sys.stderr)
     return 0 if complete else 1

@@ -16,6 +16,11 @@ def create_stream(client: Any, name: str, shards: int, *, timeout_s: float = 30.
     """Create ``name`` with ``shards`` shards (if absent), wait until ACTIVE, return its ARN."""
     with contextlib.suppress(client.exceptions.ResourceInUseException):  # exists already
         client.create_stream(StreamName=name, ShardCount=shards)
+    return wait_active(client, name, timeout_s=timeout_s)
+
+
+def wait_active(client: Any, name: str, *, timeout_s: float = 30.0) -> str:
+    """Wait until the stream is ACTIVE (after creation or a reshard); return its ARN."""
     deadline = time.monotonic() + timeout_s
     while True:
         desc = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]

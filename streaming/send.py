@@ -38,7 +38,8 @@ def tlc_rides(path: Path, count: int, seed: int = 0) -> list[dict[str, Any]]:
 
     trips, _ = tlc.load_trips(path)
     sample = trips.sample(n=min(count, len(trips)), random_state=seed).sort_values(
-        "pickup_datetime")
+        "pickup_datetime"
+    )
     events = tlc.ride_events(sample)
     for event, row in zip(events, sample.index, strict=True):
         event["ride_id"] = int(row)  # the trip's row in the cleaned month
@@ -49,10 +50,15 @@ def generated_rides(count: int, seed: int = 0) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     now = datetime.now().replace(microsecond=0)
     return [
-        {"ride": {"PULocationID": rng.randint(1, 265), "DOLocationID": rng.randint(1, 265),
-                  "trip_distance": round(rng.expovariate(1 / 3.0), 2),
-                  "pickup_datetime": now.isoformat()},
-         "ride_id": f"gen-{seed}-{i}"}
+        {
+            "ride": {
+                "PULocationID": rng.randint(1, 265),
+                "DOLocationID": rng.randint(1, 265),
+                "trip_distance": round(rng.expovariate(1 / 3.0), 2),
+                "pickup_datetime": now.isoformat(),
+            },
+            "ride_id": f"gen-{seed}-{i}",
+        }
         for i in range(count)
     ]
 
@@ -84,12 +90,11 @@ def send_events(
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        part = payloads[first: first + chunk]
+        part = payloads[first : first + chunk]
         now = time.time()
         for i in range(first, first + len(part)):
             stats.sent_at[i] = now
-        outcome = publish(send, stream,
-                          [Entry(d, k, first + i) for i, (d, k) in enumerate(part)])
+        outcome = publish(send, stream, [Entry(d, k, first + i) for i, (d, k) in enumerate(part)])
         stats.failed += len(outcome.failed)
         stats.sent += outcome.published
         if progress:
@@ -99,18 +104,28 @@ def send_events(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="streaming send", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="streaming send",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--stream", default="ride_events", help="input stream (default: %(default)s)")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--month", default="2023-02",
-                        help="TLC month in --data-dir (default: %(default)s, unseen by the model)")
+    source.add_argument(
+        "--month",
+        default="2023-02",
+        help="TLC month in --data-dir (default: %(default)s, unseen by the model)",
+    )
     source.add_argument("--file", type=Path, help="a TLC green-taxi parquet file")
     source.add_argument("--generate", action="store_true", help="random rides, pickup = now")
     p.add_argument("--data-dir", type=Path, default=Path("data"))
     p.add_argument("--count", type=int, default=1000)
-    p.add_argument("--rate", type=float, default=0,
-                   help="records per second (default: 0 = as fast as PutRecords allows)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="records per second (default: 0 = as fast as PutRecords allows)",
+    )
     p.add_argument("--seed", type=int, default=0)
     add_aws_options(p)
     args = p.parse_args(argv)
@@ -124,11 +139,20 @@ def main(argv: list[str] | None = None) -> int:
     payloads = [(json.dumps(e).encode(), str(e["ride_id"])) for e in events]
     from tqdm import tqdm
 
-    with tqdm(total=len(payloads), unit="ride", desc=f"send -> {args.stream}",
-              file=sys.stderr) as bar:
-        stats = send_events(kinesis_client(args), args.stream, payloads,
-                            rate=args.rate or None, progress=bar.update)
-    print(json.dumps({"sent": stats.sent, "failed": stats.failed,
-                      "seconds": round(stats.seconds, 2),
-                      "records_per_s": round(stats.sent / stats.seconds) if stats.seconds else None}))
+    with tqdm(
+        total=len(payloads), unit="ride", desc=f"send -> {args.stream}", file=sys.stderr
+    ) as bar:
+        stats = send_events(
+            kinesis_client(args), args.stream, payloads, rate=args.rate or None, progress=bar.update
+        )
+    print(
+        json.dumps(
+            {
+                "sent": stats.sent,
+                "failed": stats.failed,
+                "seconds": round(stats.seconds, 2),
+                "records_per_s": round(stats.sent / stats.seconds) if stats.seconds else None,
+            }
+        )
+    )
     return 0 if stats.failed == 0 else 1

@@ -7,11 +7,12 @@ from a chosen position, across all shards (and new shards after a reshard).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,22 +28,39 @@ def format_line(stream: str, shard: str, record: dict[str, Any], jsonl: bool) ->
         event = record["Data"].decode("utf-8", "replace")
     arrival = record["ApproximateArrivalTimestamp"]
     if jsonl:
-        return json.dumps({"stream": stream, "shardId": shard,
-                           "sequenceNumber": record["SequenceNumber"],
-                           "approximateArrivalTimestamp": arrival.timestamp(), "event": event})
+        return json.dumps(
+            {
+                "stream": stream,
+                "shardId": shard,
+                "sequenceNumber": record["SequenceNumber"],
+                "approximateArrivalTimestamp": arrival.timestamp(),
+                "event": event,
+            }
+        )
     when = arrival.astimezone(UTC).strftime("%H:%M:%S.%f")[:-3]
     if isinstance(event, dict) and "prediction" in event:
         pred = event["prediction"]
-        return (f"{when} {stream} ride {pred.get('ride_id')}: "
-                f"{pred.get('ride_duration', 0):.1f} min (model {event.get('version')})")
+        return (
+            f"{when} {stream} ride {pred.get('ride_id')}: "
+            f"{pred.get('ride_duration', 0):.1f} min (model {event.get('version')})"
+        )
     if isinstance(event, dict) and "reason" in event:
         return f"{when} {stream} DEAD LETTER {event['reason']}: {event.get('detail')}"
     return f"{when} {stream} {event}"
 
 
-def tail(client: Any, streams: list[str], start: StartingPosition, out: TextIO, *,
-         jsonl: bool = False, count: int | None = None, idle_exit: float | None = None,
-         poll_interval: float = 0.5, stop: threading.Event | None = None) -> int:
+def tail(
+    client: Any,
+    streams: list[str],
+    start: StartingPosition,
+    out: TextIO,
+    *,
+    jsonl: bool = False,
+    count: int | None = None,
+    idle_exit: float | None = None,
+    poll_interval: float = 0.5,
+    stop: threading.Event | None = None,
+) -> int:
     followers = {s: Follower(client, s, start) for s in streams}
     seen = 0
     last_record = time.monotonic()
@@ -69,18 +87,31 @@ def tail(client: Any, streams: list[str], start: StartingPosition, out: TextIO, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="streaming tail", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="streaming tail",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--stream", default="ride_predictions", help="(default: %(default)s)")
     p.add_argument("--dead-letters", metavar="STREAM", help="also follow this dead-letter stream")
-    p.add_argument("--from", dest="position", default="LATEST",
-                   choices=["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"])
+    p.add_argument(
+        "--from",
+        dest="position",
+        default="LATEST",
+        choices=["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"],
+    )
     p.add_argument("--timestamp", help="with --from AT_TIMESTAMP: epoch seconds or ISO 8601")
-    p.add_argument("--jsonl", nargs="?", const="-", metavar="FILE",
-                   help="write JSON lines (to FILE, or stdout)")
+    p.add_argument(
+        "--jsonl",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="write JSON lines (to FILE, or stdout)",
+    )
     p.add_argument("--count", type=int, help="stop after this many events")
-    p.add_argument("--idle-exit", type=float, metavar="SECONDS",
-                   help="stop when nothing arrived for this long")
+    p.add_argument(
+        "--idle-exit", type=float, metavar="SECONDS", help="stop when nothing arrived for this long"
+    )
     add_aws_options(p)
     args = p.parse_args(argv)
     stamp = None
@@ -90,19 +121,18 @@ def main(argv: list[str] | None = None) -> int:
         stamp = _timestamp(args.timestamp)
     start = StartingPosition(args.position, stamp if args.position == "AT_TIMESTAMP" else None)
     streams = [args.stream] + ([args.dead_letters] if args.dead_letters else [])
-    out: TextIO = sys.stdout
-    if args.jsonl not in (None, "-"):
-        out = Path(args.jsonl).open("a", encoding="utf-8")
-    stop = threading.Event()
-    try:
-        tail(kinesis_client(args), streams, start, out, jsonl=args.jsonl is not None,
-             count=args.count, idle_exit=args.idle_exit, stop=stop)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    with contextlib.ExitStack() as stack:
+        out: TextIO = sys.stdout
+        if args.jsonl not in (None, "-"):
+            out = stack.enter_context(Path(args.jsonl).open("a", encoding="utf-8"))
+        with contextlib.suppress(KeyboardInterrupt):
+            tail(
+                kinesis_client(args),
+                streams,
+                start,
+                out,
+                jsonl=args.jsonl is not None,
+                count=args.count,
+                idle_exit=args.idle_exit,
+            )
     return 0
-
-
-__all__ = ["datetime", "main", "tail"]

@@ -40,8 +40,9 @@ class CheckpointStore:
         if path is not None and path.is_file():
             data = json.loads(path.read_text(encoding="utf-8"))
             for shard_id, cp in data.get("streams", {}).get(stream_arn, {}).items():
-                store.shards[shard_id] = ShardCheckpoint(cp.get("sequenceNumber"),
-                                                         bool(cp.get("finished")))
+                store.shards[shard_id] = ShardCheckpoint(
+                    cp.get("sequenceNumber"), bool(cp.get("finished"))
+                )
         return store
 
     def get(self, shard_id: str) -> ShardCheckpoint:

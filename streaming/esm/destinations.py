@@ -122,14 +122,18 @@ class S3Bucket:
 
     def send(self, failure: Failure) -> None:
         now = datetime.now(UTC)
-        key = (f"aws/lambda/{self.mapping_id}/{failure.shard_id}/{now:%Y/%m/%d}/"
-               f"{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}")
-        self.client.put_object(Bucket=self.bucket, Key=key,
-                               Body=json.dumps(failure.payload()).encode())
+        key = (
+            f"aws/lambda/{self.mapping_id}/{failure.shard_id}/{now:%Y/%m/%d}/"
+            f"{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+        )
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=json.dumps(failure.payload()).encode()
+        )
 
 
-def parse_destination(target: str, *, session: Any, endpoint_url: str | None,
-                      mapping_id: str) -> Destination:
+def parse_destination(
+    target: str, *, session: Any, endpoint_url: str | None, mapping_id: str
+) -> Destination:
     """``arn:aws:sqs:...`` / an SQS queue URL / ``arn:aws:sns:...`` / ``arn:aws:s3:::bucket``
     / ``file:<path>`` or a ``*.jsonl`` path."""
     if target.startswith("arn:aws:kinesis:") or target.startswith("kinesis:"):

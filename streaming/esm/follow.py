@@ -14,8 +14,15 @@ from streaming.esm.reader import ShardReader, StartingPosition, list_shards, par
 
 
 class Follower:
-    def __init__(self, client: Any, stream: str, start: StartingPosition | None = None, *,
-                 refresh_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: Any,
+        stream: str,
+        start: StartingPosition | None = None,
+        *,
+        refresh_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.stream = stream
         self.start = start or StartingPosition()

@@ -174,8 +174,9 @@ class EventSourceMapping:
             shard_id = shard["ShardId"]
             if shard_id in self.shards or self.checkpoints.get(shard_id).finished:
                 continue
-            waiting = [p for p in parents(shard)
-                       if p in known and not self.checkpoints.get(p).finished]
+            waiting = [
+                p for p in parents(shard) if p in known and not self.checkpoints.get(p).finished
+            ]
             if waiting:
                 continue
             # A child of a shard we finished reads from its start; others from the
@@ -185,14 +186,16 @@ class EventSourceMapping:
             checkpoint = self.checkpoints.get(shard_id).sequence_number
             reader = ShardReader(self.client, self.stream, shard_id, start, checkpoint)
             self.shards[shard_id] = ShardState(shard_id, reader)
-            LOG.info("reading %s from %s", shard_id,
-                     f"after {checkpoint}" if checkpoint else start.kind)
+            LOG.info(
+                "reading %s from %s", shard_id, f"after {checkpoint}" if checkpoint else start.kind
+            )
         self._next_refresh = self.clock() + self.config.shard_refresh_s
 
     # -- the loop --------------------------------------------------------------
 
-    def run(self, stop: threading.Event | None = None,
-            stop_when_idle_s: float | None = None) -> RunStats:
+    def run(
+        self, stop: threading.Event | None = None, stop_when_idle_s: float | None = None
+    ) -> RunStats:
         """Run until ``stop`` is set (or every shard has been idle ``stop_when_idle_s``)."""
         stop = stop or threading.Event()
         idle_since: float | None = None
@@ -256,8 +259,12 @@ class EventSourceMapping:
             result = state.reader.read(limit=max(1, want))
         except Exception as exc:  # throttled, expired again, unreachable: try later
             self.stats.read_errors += 1
-            LOG.warning("%s: GetRecords failed (%s); retrying in %.1f s", state.shard_id, exc,
-                        self.config.poll_interval_s)
+            LOG.warning(
+                "%s: GetRecords failed (%s); retrying in %.1f s",
+                state.shard_id,
+                exc,
+                self.config.poll_interval_s,
+            )
             state.next_poll = now + self.config.poll_interval_s
             return False
         state.millis_behind = result.millis_behind
@@ -305,19 +312,29 @@ class EventSourceMapping:
         if cfg.max_record_age_s != -1:
             expired = self._expired_prefix(batch.records)
             if expired:
-                self._discard(state, batch, batch.records[:expired], RECORD_AGE_EXCEEDED, None,
-                              "record older than MaximumRecordAgeInSeconds")
+                self._discard(
+                    state,
+                    batch,
+                    batch.records[:expired],
+                    RECORD_AGE_EXCEEDED,
+                    None,
+                    "record older than MaximumRecordAgeInSeconds",
+                )
                 batch.records = batch.records[expired:]
                 if not batch.records:
                     state.work.popleft()
                     return
-        event = {"Records": [
-            lambda_record(r, shard_id=state.shard_id, stream_arn=self.stream_arn,
-                          region=cfg.region)
-            for r in batch.records
-        ]}
-        context = LocalContext(function_name=cfg.function_name, timeout_s=cfg.timeout_s,
-                               region=cfg.region)
+        event = {
+            "Records": [
+                lambda_record(
+                    r, shard_id=state.shard_id, stream_arn=self.stream_arn, region=cfg.region
+                )
+                for r in batch.records
+            ]
+        }
+        context = LocalContext(
+            function_name=cfg.function_name, timeout_s=cfg.timeout_s, region=cfg.region
+        )
         started = self.clock()
         response, error = None, None
         try:
@@ -329,21 +346,26 @@ class EventSourceMapping:
         batch.invokes += 1
         self.stats.invocations += 1
         self.stats.records_invoked += len(batch.records)
-        outcome = classify(response, error, [r["SequenceNumber"] for r in batch.records],
-                           report_batch_item_failures=cfg.report_batch_item_failures)
+        outcome = classify(
+            response,
+            error,
+            [r["SequenceNumber"] for r in batch.records],
+            report_batch_item_failures=cfg.report_batch_item_failures,
+        )
         if isinstance(outcome, Success):
             self._done(state, batch.records)
             state.work.popleft()
         elif isinstance(outcome, PartialFailure):
             self.stats.partial_failures += 1
             self._done(state, batch.records[: outcome.first_failed])
-            batch.records = batch.records[outcome.first_failed:]
+            batch.records = batch.records[outcome.first_failed :]
             self._retry_or_discard(state, batch, None, "partial batch failure")
         else:
             assert isinstance(outcome, BatchFailure)
             self.stats.function_errors += 1
-            LOG.warning("%s: batch of %d failed: %s", state.shard_id, len(batch.records),
-                        outcome.message)
+            LOG.warning(
+                "%s: batch of %d failed: %s", state.shard_id, len(batch.records), outcome.message
+            )
             if cfg.bisect_on_error and len(batch.records) > 1 and outcome.function_error:
                 half = len(batch.records) // 2
                 state.work.popleft()
@@ -354,16 +376,19 @@ class EventSourceMapping:
             else:
                 self._retry_or_discard(state, batch, outcome.function_error, outcome.message)
 
-    def _retry_or_discard(self, state: ShardState, batch: Batch, function_error: str | None,
-                          message: str) -> None:
+    def _retry_or_discard(
+        self, state: ShardState, batch: Batch, function_error: str | None, message: str
+    ) -> None:
         batch.retries += 1
         if self.config.max_retries != -1 and batch.retries > self.config.max_retries:
-            self._discard(state, batch, batch.records, RETRY_ATTEMPTS_EXHAUSTED, function_error,
-                          message)
+            self._discard(
+                state, batch, batch.records, RETRY_ATTEMPTS_EXHAUSTED, function_error, message
+            )
             state.work.popleft()
             return
-        delay = min(self.config.retry_max_delay_s,
-                    self.config.retry_base_delay_s * 2 ** (batch.retries - 1))
+        delay = min(
+            self.config.retry_max_delay_s, self.config.retry_base_delay_s * 2 ** (batch.retries - 1)
+        )
         batch.not_before = self.clock() + delay
 
     def _done(self, state: ShardState, records: list[dict[str, Any]]) -> None:
@@ -371,12 +396,33 @@ class EventSourceMapping:
             self.checkpoints.advance(state.shard_id, records[-1]["SequenceNumber"])
             self.stats.records_done += len(records)
 
-    def _discard(self, state: ShardState, batch: Batch, records: list[dict[str, Any]],
-                 condition: str, function_error: str | None, message: str) -> None:
-        failure = Failure(condition, state.shard_id, self.stream_arn, records, batch.invokes,
-                          self.config.function_arn, function_error, message)
-        LOG.error("%s: discarding %d records (%s..%s): %s", state.shard_id, len(records),
-                  records[0]["SequenceNumber"], records[-1]["SequenceNumber"], condition)
+    def _discard(
+        self,
+        state: ShardState,
+        batch: Batch,
+        records: list[dict[str, Any]],
+        condition: str,
+        function_error: str | None,
+        message: str,
+    ) -> None:
+        failure = Failure(
+            condition,
+            state.shard_id,
+            self.stream_arn,
+            records,
+            batch.invokes,
+            self.config.function_arn,
+            function_error,
+            message,
+        )
+        LOG.error(
+            "%s: discarding %d records (%s..%s): %s",
+            state.shard_id,
+            len(records),
+            records[0]["SequenceNumber"],
+            records[-1]["SequenceNumber"],
+            condition,
+        )
         if self.destination is not None:
             self.destination.send(failure)
         self.checkpoints.advance(state.shard_id, records[-1]["SequenceNumber"])
@@ -407,4 +453,3 @@ def load_handler(spec: str) -> Handler:
     if not callable(handler):
         raise TypeError(f"{spec} is not callable")
     return handler
-

@@ -1,4 +1,9 @@
-"""A real Kinesis/S3 emulator over HTTP: moto's server on loopback, one per session."""
+"""A real Kinesis/S3/SQS emulator over HTTP, one per session.
+
+By default moto's server on loopback. With ``STREAMING_TEST_ENDPOINT`` set (as
+``integration-test/localstack.sh`` does) the same tests run against that
+endpoint instead - LocalStack - and ``STREAMING_TEST_EMULATOR`` names it.
+"""
 
 from __future__ import annotations
 
@@ -22,18 +27,28 @@ FAKE_ENV = {
 }
 
 
+EMULATOR = os.environ.get("STREAMING_TEST_EMULATOR", "moto")
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    """The emulator's endpoint (moto unless STREAMING_TEST_ENDPOINT points elsewhere)."""
     saved = {k: os.environ.get(k) for k in FAKE_ENV}
     os.environ.update(FAKE_ENV)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    external = os.environ.get("STREAMING_TEST_ENDPOINT")
+    server = None
+    if external:
+        yield external
+    else:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    if server is not None:
+        server.stop()
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
@@ -57,15 +72,26 @@ def streams(kinesis):
     return names
 
 
-def run_to_idle(client, stream, handler, *, idle_s=0.4, destination=None, checkpoints=None,
-                **config):
+def run_to_idle(
+    client, stream, handler, *, idle_s=0.4, destination=None, checkpoints=None, **config
+):
     """Run the local event source mapping until every shard is idle; return it."""
     from streaming.esm.runner import EventSourceMapping, MappingConfig
 
-    defaults = {"poll_interval_s": 0.05, "retry_base_delay_s": 0.01, "retry_max_delay_s": 0.05,
-                "shard_refresh_s": 0.2}
-    mapping = EventSourceMapping(client, stream, handler, MappingConfig(**(defaults | config)),
-                                 destination=destination, checkpoints=checkpoints)
+    defaults = {
+        "poll_interval_s": 0.05,
+        "retry_base_delay_s": 0.01,
+        "retry_max_delay_s": 0.05,
+        "shard_refresh_s": 0.2,
+    }
+    mapping = EventSourceMapping(
+        client,
+        stream,
+        handler,
+        MappingConfig(**(defaults | config)),
+        destination=destination,
+        checkpoints=checkpoints,
+    )
     mapping.run(stop_when_idle_s=idle_s)
     return mapping
 

@@ -17,7 +17,7 @@ import pytest
 from streaming.esm.checkpoints import CheckpointStore
 from streaming.esm.destinations import JsonLinesFile, parse_destination
 from streaming.esm.reader import StartingPosition
-from streaming.kinesis_io import create_stream
+from streaming.kinesis_io import create_stream, wait_active
 from streaming.publish import Entry, kinesis_sender, publish
 from tests.integration.conftest import run_to_idle
 from tests.support.fault_proxy import FaultProxy
@@ -25,10 +25,23 @@ from tests.support.fault_proxy import FaultProxy
 pytestmark = pytest.mark.integration
 
 #: every field of a Lambda Kinesis record (Lambda docs, *Using Lambda with Kinesis*, example event)
-RECORD_FIELDS = {"kinesis", "eventSource", "eventVersion", "eventID", "eventName",
-                 "invokeIdentityArn", "awsRegion", "eventSourceARN"}
-KINESIS_FIELDS = {"kinesisSchemaVersion", "partitionKey", "sequenceNumber", "data",
-                  "approximateArrivalTimestamp"}
+RECORD_FIELDS = {
+    "kinesis",
+    "eventSource",
+    "eventVersion",
+    "eventID",
+    "eventName",
+    "invokeIdentityArn",
+    "awsRegion",
+    "eventSourceARN",
+}
+KINESIS_FIELDS = {
+    "kinesisSchemaVersion",
+    "partitionKey",
+    "sequenceNumber",
+    "data",
+    "approximateArrivalTimestamp",
+}
 
 
 @pytest.fixture
@@ -59,8 +72,9 @@ class Recorder:
 
     def data(self, event=None):
         events = [event] if event else self.events
-        return [base64.b64decode(r["kinesis"]["data"]).decode()
-                for e in events for r in e["Records"]]
+        return [
+            base64.b64decode(r["kinesis"]["data"]).decode() for e in events for r in e["Records"]
+        ]
 
 
 def test_batches_hold_one_shards_records_in_order_with_every_field(kinesis, stream):
@@ -94,8 +108,10 @@ def test_partial_failure_resumes_from_the_lowest_reported_sequence_number(kinesi
     def rule(event, call):
         records = event["Records"]
         if call == 0:
-            picks = [records[7]["kinesis"]["sequenceNumber"], records[4]["kinesis"][
-                "sequenceNumber"]]
+            picks = [
+                records[7]["kinesis"]["sequenceNumber"],
+                records[4]["kinesis"]["sequenceNumber"],
+            ]
             failed_once.update(picks)
             return {"batchItemFailures": [{"itemIdentifier": s} for s in picks]}
         return {"batchItemFailures": []}
@@ -104,17 +120,21 @@ def test_partial_failure_resumes_from_the_lowest_reported_sequence_number(kinesi
     mapping = run_to_idle(kinesis, stream, handler, batch_size=10)
     first, second = handler.events[0]["Records"], handler.events[1]["Records"]
     assert [r["kinesis"]["sequenceNumber"] for r in second] == [
-        r["kinesis"]["sequenceNumber"] for r in first[4:]]
+        r["kinesis"]["sequenceNumber"] for r in first[4:]
+    ]
     assert sorted(set(handler.data())) == sorted(f"r{i}" for i in range(30))
     assert mapping.stats.partial_failures == 1
 
 
-@pytest.mark.parametrize("bad", [
-    {"batchItemFailures": [{"itemIdentifier": ""}]},
-    {"batchItemFailures": [{"itemIdentifier": None}]},
-    {"batchItemFailures": [{"sequenceNumber": "1"}]},
-    {"batchItemFailures": [{"itemIdentifier": "999999999"}]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"batchItemFailures": [{"itemIdentifier": ""}]},
+        {"batchItemFailures": [{"itemIdentifier": None}]},
+        {"batchItemFailures": [{"sequenceNumber": "1"}]},
+        {"batchItemFailures": [{"itemIdentifier": "999999999"}]},
+    ],
+)
 def test_invalid_partial_response_fails_the_whole_batch(kinesis, stream, bad):
     # "Lambda treats a batch as a complete failure if you return: an empty string
     # itemIdentifier, a null itemIdentifier, an itemIdentifier with a bad key name."
@@ -124,8 +144,9 @@ def test_invalid_partial_response_fails_the_whole_batch(kinesis, stream, bad):
     assert handler.data(handler.events[1]) == handler.data(handler.events[0])  # all again
 
 
-@pytest.mark.parametrize("ok", [None, {}, {"batchItemFailures": []},
-                                {"batchItemFailures": None}, "done"])
+@pytest.mark.parametrize(
+    "ok", [None, {}, {"batchItemFailures": []}, {"batchItemFailures": None}, "done"]
+)
 def test_these_responses_are_complete_successes(kinesis, stream, ok):
     # "Lambda treats a batch as a complete success if you return: an empty
     # batchItemFailures list, a null batchItemFailures list, an empty EventResponse,
@@ -148,8 +169,9 @@ def test_errors_are_retried_then_discarded_to_the_destination(kinesis, stream, t
 
     handler = Recorder(rule)
     dest = tmp_path / "failures.jsonl"
-    mapping = run_to_idle(kinesis, stream, handler, batch_size=5, max_retries=2,
-                          destination=JsonLinesFile(dest))
+    mapping = run_to_idle(
+        kinesis, stream, handler, batch_size=5, max_retries=2, destination=JsonLinesFile(dest)
+    )
     [failure] = [json.loads(line) for line in dest.read_text().splitlines()]
     info = failure["KinesisBatchInfo"]
     assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
@@ -177,8 +199,15 @@ def test_bisect_isolates_the_bad_record(kinesis, stream, tmp_path):
 
     handler = Recorder(rule)
     dest = tmp_path / "failures.jsonl"
-    mapping = run_to_idle(kinesis, stream, handler, batch_size=16, max_retries=0,
-                          bisect_on_error=True, destination=JsonLinesFile(dest))
+    mapping = run_to_idle(
+        kinesis,
+        stream,
+        handler,
+        batch_size=16,
+        max_retries=0,
+        bisect_on_error=True,
+        destination=JsonLinesFile(dest),
+    )
     [failure] = [json.loads(line) for line in dest.read_text().splitlines()]
     assert failure["KinesisBatchInfo"]["batchSize"] == 1
     ok = [d for e in handler.events[1:] for d in handler.data(e)]
@@ -206,18 +235,23 @@ def test_checkpoints_let_a_restarted_runner_resume(kinesis, stream, tmp_path):
     put(kinesis, stream, 60, keys=["same"] * 60)
     path = tmp_path / "checkpoints.json"
     arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
-        "StreamARN"]
+        "StreamARN"
+    ]
     stop = threading.Event()
     first = Recorder(lambda event, call: stop.set() if call == 2 else None)
     from streaming.esm.runner import EventSourceMapping, MappingConfig
 
-    mapping = EventSourceMapping(kinesis, stream, first, MappingConfig(batch_size=10,
-                                 poll_interval_s=0.05), checkpoints=CheckpointStore.load(path, arn))
+    mapping = EventSourceMapping(
+        kinesis,
+        stream,
+        first,
+        MappingConfig(batch_size=10, poll_interval_s=0.05),
+        checkpoints=CheckpointStore.load(path, arn),
+    )
     mapping.run(stop)
     assert len(first.events) == 3
     second = Recorder()
-    run_to_idle(kinesis, stream, second, batch_size=10,
-                checkpoints=CheckpointStore.load(path, arn))
+    run_to_idle(kinesis, stream, second, batch_size=10, checkpoints=CheckpointStore.load(path, arn))
     assert first.data() + second.data() == [f"r{i}" for i in range(60)]  # no gap, no repeat
 
 
@@ -246,8 +280,9 @@ def test_idle_shards_are_polled_about_once_per_interval(kinesis, stream, moto_en
     with FaultProxy(moto_endpoint) as proxy:
         client = make_kinesis_client(proxy.url)
         handler = Recorder()
-        mapping = EventSourceMapping(client, stream, handler,
-                                     MappingConfig(batch_size=50, poll_interval_s=0.5))
+        mapping = EventSourceMapping(
+            client, stream, handler, MappingConfig(batch_size=50, poll_interval_s=0.5)
+        )
         started = time.monotonic()
         mapping.run(stop_when_idle_s=2.0)
         elapsed = time.monotonic() - started
@@ -264,8 +299,12 @@ def test_batching_window_gathers_records(kinesis, stream):
     from streaming.esm.runner import EventSourceMapping, MappingConfig
 
     handler = Recorder()
-    mapping = EventSourceMapping(kinesis, stream, handler, MappingConfig(
-        batch_size=1000, batching_window_s=1.5, poll_interval_s=0.05))
+    mapping = EventSourceMapping(
+        kinesis,
+        stream,
+        handler,
+        MappingConfig(batch_size=1000, batching_window_s=1.5, poll_interval_s=0.05),
+    )
     stop = threading.Event()
     thread = threading.Thread(target=mapping.run, args=(stop,))
     thread.start()
@@ -306,8 +345,11 @@ def test_without_report_batch_item_failures_the_response_is_ignored(kinesis, str
     put(kinesis, stream, 4, keys=["same"] * 4)
 
     def rule(event, call):
-        return {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["kinesis"][
-            "sequenceNumber"]}]}
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": event["Records"][0]["kinesis"]["sequenceNumber"]}
+            ]
+        }
 
     handler = Recorder(rule)
     run_to_idle(kinesis, stream, handler, report_batch_item_failures=False)
@@ -321,9 +363,11 @@ def test_sqs_on_failure_destination(kinesis, stream, moto_endpoint):
     sqs = session.client("sqs", endpoint_url=moto_endpoint)
     arn = sqs.get_queue_attributes(
         QueueUrl=sqs.create_queue(QueueName=f"esm-fail-{uuid.uuid4().hex[:6]}")["QueueUrl"],
-        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    destination = parse_destination(arn, session=session, endpoint_url=moto_endpoint,
-                                    mapping_id="test")
+        AttributeNames=["QueueArn"],
+    )["Attributes"]["QueueArn"]
+    destination = parse_destination(
+        arn, session=session, endpoint_url=moto_endpoint, mapping_id="test"
+    )
     put(kinesis, stream, 2, keys=["same"] * 2)
 
     def boom(event, context):
@@ -339,5 +383,40 @@ def test_sqs_on_failure_destination(kinesis, stream, moto_endpoint):
 
 def test_a_stream_is_not_an_on_failure_destination():
     with pytest.raises(ValueError, match="not a stream"):
-        parse_destination("arn:aws:kinesis:us-east-1:000000000000:stream/dlq", session=None,
-                          endpoint_url=None, mapping_id="x")
+        parse_destination(
+            "arn:aws:kinesis:us-east-1:000000000000:stream/dlq",
+            session=None,
+            endpoint_url=None,
+            mapping_id="x",
+        )
+
+
+def test_child_shards_are_read_after_their_parent(kinesis):
+    # Kinesis developer guide, resharding: "read the parent shard until you are done
+    # ... before you read the child shards", which keeps each key's records in order.
+    from tests.integration.conftest import EMULATOR
+
+    if EMULATOR == "moto":
+        pytest.skip(
+            "moto keeps writing to the parent after SplitShard and never closes it; "
+            "this test runs in the LocalStack suite"
+        )
+    name = f"reshard-{uuid.uuid4().hex[:8]}"
+    create_stream(kinesis, name, 1)
+    keys = [f"key-{i % 10}" for i in range(20)]
+    put(kinesis, name, 20, prefix="before", keys=keys)
+    kinesis.split_shard(
+        StreamName=name, ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**127)
+    )
+    wait_active(kinesis, name)
+    put(kinesis, name, 20, prefix="after", keys=keys)
+    handler = Recorder()
+    mapping = run_to_idle(kinesis, name, handler, batch_size=7)
+    delivered = handler.data()
+    assert sorted(delivered) == sorted(
+        [f"before{i}" for i in range(20)] + [f"after{i}" for i in range(20)]
+    )
+    assert all(d.startswith("before") for d in delivered[:20])  # the parent first
+    shards = [r["eventID"].split(":")[0] for e in handler.events for r in e["Records"]]
+    assert shards[:20] == ["shardId-000000000000"] * 20 and len(set(shards)) == 3
+    assert mapping.checkpoints.get("shardId-000000000000").finished

@@ -88,10 +88,15 @@ class FaultProxy:
                             proxy.expire_get_records -= 1
                             proxy.iterators_expired += 1
                     if expire:
-                        payload = json.dumps({"__type": "ExpiredIteratorException",
-                                              "message": "Iterator expired (fault proxy)"})
-                        self._reply(400, {"Content-Type": "application/x-amz-json-1.1"},
-                                    payload.encode())
+                        payload = json.dumps(
+                            {
+                                "__type": "ExpiredIteratorException",
+                                "message": "Iterator expired (fault proxy)",
+                            }
+                        )
+                        self._reply(
+                            400, {"Content-Type": "application/x-amz-json-1.1"}, payload.encode()
+                        )
                         return
                     self._reply(*proxy._forward(self.command, self.path, self.headers, body))
                 elif target.endswith(".PutRecords"):
