@@ -120,8 +120,8 @@ def test_dockerfile_handler_exists():
 def test_lambda_requirements_are_runtime_only_and_match_the_constraints():
     def pins(path):
         out = {}
-        for line in (REPO / path).read_text().splitlines():
-            line = line.split("#")[0].strip()
+        for raw in (REPO / path).read_text().splitlines():
+            line = raw.split("#")[0].strip()
             if "==" in line:
                 name, version = line.split("==")
                 out[name.lower().replace("_", "-")] = version
