@@ -3,6 +3,7 @@
 # without Docker, bound to 127.0.0.1, and always stop it afterwards.
 #
 #   integration-test/localstack.sh [extra pytest args]
+#   integration-test/localstack.sh --serve   # just run LocalStack until Ctrl-C
 #
 # Needs Python 3.13 (localstack-core 4.14.0's Kinesis fails on 3.12) and npm
 # (LocalStack installs its Kinesis backend, kinesis-local, from npm on the first
@@ -131,6 +132,13 @@ if command -v ss >/dev/null 2>&1; then
     echo "$wide" >&2
     exit 1
   fi
+fi
+
+if [ "${1:-}" = "--serve" ]; then
+  echo "LocalStack is serving Kinesis, S3 and SQS on $ENDPOINT (Ctrl-C stops it), e.g.:" >&2
+  echo "  .venv/bin/python -m streaming demo --endpoint-url $ENDPOINT" >&2
+  wait "$LS_PID"
+  exit 0
 fi
 
 STREAMING_TEST_ENDPOINT=$ENDPOINT STREAMING_TEST_EMULATOR=localstack \

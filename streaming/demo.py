@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,27 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def run_demo(
-    data_dir: Path, rides: int, rate: float, shards: int, seed: int, quiet: bool = False
+    data_dir: Path,
+    rides: int,
+    rate: float,
+    shards: int,
+    seed: int,
+    quiet: bool = False,
+    endpoint_url: str | None = None,
 ) -> dict[str, Any]:
     from streaming import tlc
     from streaming.send import send_events, tlc_rides
 
-    server, endpoint = _start_moto()
+    server = None
+    names = (INPUT_STREAM, PREDICTIONS_STREAM, DEAD_LETTER_STREAM)
+    if endpoint_url:  # the user's emulator: streams of our own, deleted at the end
+        endpoint = endpoint_url
+        tag = uuid.uuid4().hex[:6]
+        names = tuple(f"{n}-{tag}" for n in names)
+    else:
+        server, endpoint = _start_moto()
+    input_stream, predictions_stream, dead_letter_stream = names
+    client = None
     workdir = Path(tempfile.mkdtemp(prefix="ride-demo-"))
     stop = threading.Event()
     threads: list[threading.Thread] = []
@@ -76,8 +92,8 @@ def run_demo(
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
                 "KINESIS_ENDPOINT_URL": endpoint,
-                "PREDICTIONS_STREAM_NAME": PREDICTIONS_STREAM,
-                "DEAD_LETTER_STREAM_NAME": DEAD_LETTER_STREAM,
+                "PREDICTIONS_STREAM_NAME": predictions_stream,
+                "DEAD_LETTER_STREAM_NAME": dead_letter_stream,
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
             }
         )
@@ -86,13 +102,13 @@ def run_demo(
         from streaming.kinesis_io import create_stream
 
         client = kinesis_client(argparse.Namespace(endpoint_url=endpoint, region=region))
-        create_stream(client, INPUT_STREAM, shards)
-        create_stream(client, PREDICTIONS_STREAM, 2)
-        create_stream(client, DEAD_LETTER_STREAM, 1)
+        create_stream(client, input_stream, shards)
+        create_stream(client, predictions_stream, 2)
+        create_stream(client, dead_letter_stream, 1)
         say = (lambda *a, **k: None) if quiet else print
         say(
-            f"moto Kinesis on {endpoint}: {INPUT_STREAM} ({shards} shards), "
-            f"{PREDICTIONS_STREAM} (2), {DEAD_LETTER_STREAM} (1)"
+            f"{'moto ' if server else ''}Kinesis on {endpoint}: {input_stream} ({shards} shards), "
+            f"{predictions_stream} (2), {dead_letter_stream} (1)"
         )
 
         events = tlc_rides(tlc.month_path(data_dir, DEMO_MONTH), rides, seed)
@@ -116,7 +132,7 @@ def run_demo(
         failures_file = workdir / "on-failure.jsonl"
         mapping = EventSourceMapping(
             client,
-            INPUT_STREAM,
+            input_stream,
             invoke,
             MappingConfig(batch_size=100, max_retries=5, bisect_on_error=True, region=region),
             destination=JsonLinesFile(failures_file),
@@ -131,7 +147,7 @@ def run_demo(
         send_done = threading.Event()
 
         def sender() -> None:
-            send_events(client, INPUT_STREAM, payloads, rate=rate, stop=stop, stats=stats)
+            send_events(client, input_stream, payloads, rate=rate, stop=stop, stats=stats)
             send_done.set()
 
         send_thread = threading.Thread(target=sender, name="send", daemon=True)
@@ -144,7 +160,7 @@ def run_demo(
 
         followers = {
             name: Follower(client, name, StartingPosition("TRIM_HORIZON"))
-            for name in (PREDICTIONS_STREAM, DEAD_LETTER_STREAM)
+            for name in (predictions_stream, dead_letter_stream)
         }
         predictions: dict[str, dict[str, Any]] = {}  # by source eventID: de-duplicated
         arrivals: dict[str, float] = {}
@@ -153,7 +169,7 @@ def run_demo(
         deadline = time.monotonic() + max(60.0, 3 * len(payloads) / max(rate, 1.0))
         last_print = 0.0
         while time.monotonic() < deadline:
-            for shard_record in followers[PREDICTIONS_STREAM].poll():
+            for shard_record in followers[predictions_stream].poll():
                 record = shard_record[1]
                 event = json.loads(record["Data"])
                 received += 1
@@ -161,7 +177,7 @@ def run_demo(
                 if key not in predictions:
                     predictions[key] = event
                     arrivals[key] = record["ApproximateArrivalTimestamp"].timestamp()
-            letters.extend(json.loads(r["Data"]) for _, r in followers[DEAD_LETTER_STREAM].poll())
+            letters.extend(json.loads(r["Data"]) for _, r in followers[dead_letter_stream].poll())
             done = send_done.is_set() and len(predictions) + len(letters) >= len(payloads)
             if not quiet and (time.monotonic() - last_print > 0.5 or done):
                 last_print = time.monotonic()
@@ -181,7 +197,12 @@ def run_demo(
         stop.set()
         for t in threads:
             t.join(timeout=30)
-        server.stop()
+        if server is not None:
+            server.stop()
+        elif client is not None:
+            for name in names:
+                with contextlib.suppress(Exception):
+                    client.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
 
     index_of = {int(i): k for i, (_, k) in enumerate(payloads)}  # payload index -> key
     sent_at_by_key = {index_of[i]: t for i, t in stats.sent_at.items()}
@@ -255,9 +276,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=2, help="shards of the input stream")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", action="store_true", help="print only the summary, as JSON")
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("KINESIS_ENDPOINT_URL") or None,
+        help="use this Kinesis endpoint (e.g. LocalStack's) instead of an embedded moto "
+        "server (default: KINESIS_ENDPOINT_URL, else embedded moto)",
+    )
     args = parser.parse_args(argv)
     summary = run_demo(
-        args.data_dir, args.rides, args.rate, args.shards, args.seed, quiet=args.json
+        args.data_dir,
+        args.rides,
+        args.rate,
+        args.shards,
+        args.seed,
+        quiet=args.json,
+        endpoint_url=args.endpoint_url,
     )
     if args.json:
         print(json.dumps(summary))
