@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from streaming import tlc  # noqa: E402
 from streaming.config import Settings  # noqa: E402
-from streaming.events import Ride, decode_record  # noqa: E402
+from streaming.events import Ride, decode_records  # noqa: E402
 from streaming.features import feature_matrix  # noqa: E402
 from streaming.handler import RideDurationService  # noqa: E402
 from streaming.kinesis_event import lambda_event  # noqa: E402
@@ -67,7 +67,7 @@ def main() -> int:
         totals.append(time.perf_counter() - t0)
         assert len(response["predictions"]) == args.records
         t0 = time.perf_counter()
-        rides = [decode_record(r, i) for i, r in enumerate(event["Records"])]
+        rides = decode_records(event["Records"])
         t1 = time.perf_counter()
         x = feature_matrix([r for r in rides if isinstance(r, Ride)])
         t2 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 The data path of one batch, one module per step::
 
-    Records[] --events.decode_record--> Ride | Rejection
+    Records[] --events.decode_records--> Ride | Rejection  (KPL aggregates unpacked)
     Ride[]    --features.feature_matrix--> float64 matrix
     matrix    --model (numpy tree tables)--> minutes[]
     minutes   --publish.put_records--> predictions stream

@@ -14,10 +14,12 @@ import base64
 import binascii
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from streaming import kpl
 
 #: Kinesis partition keys are Unicode strings of at most 256 characters
 #: (Kinesis API reference, PutRecordsRequestEntry.PartitionKey). ``str(ride_id)``
@@ -89,7 +91,8 @@ class Rejection:
     reason: Reason
     detail: str
     ref: RecordRef
-    #: The record's data exactly as Lambda delivered it (base64), if any.
+    #: The record's data exactly as Lambda delivered it (base64), if any; for a
+    #: KPL user record, that user record's data (base64), replayable on its own.
     data: str | None
 
 
@@ -132,28 +135,56 @@ def record_ref(record: Any, index: int) -> RecordRef:
     )
 
 
-def decode_record(record: Any, index: int) -> Ride | Rejection:
-    """Decode and validate ``Records[index]`` of a Lambda Kinesis event."""
+def decode_records(records: list[Any]) -> list[Ride | Rejection]:
+    """Every ride event of a Lambda Kinesis batch, in order (KPL aggregates unpacked)."""
+    out: list[Ride | Rejection] = []
+    for index, record in enumerate(records):
+        out.extend(decode_record(record, index))
+    return out
+
+
+def decode_record(record: Any, index: int) -> list[Ride | Rejection]:
+    """Decode and validate ``Records[index]``: one item, or one per KPL user record.
+
+    Items of an aggregated record keep the parent's ``index`` (a failure is
+    reported by the parent's sequence number: Lambda re-sends the whole
+    parent) and carry their sub-sequence number in ``ref``.
+    """
     ref = record_ref(record, index)
     kinesis = record.get("kinesis") if isinstance(record, dict) else None
     data = kinesis.get("data") if isinstance(kinesis, dict) else None
     if not isinstance(data, str):
-        return Rejection(
-            Reason.NOT_A_KINESIS_RECORD, "record has no kinesis.data string", ref, None
-        )
-    try:
-        payload = decode_payload(data)
-        return validate_ride(payload, ref)
-    except _Invalid as exc:
-        return Rejection(exc.reason, exc.detail, ref, data)
-
-
-def decode_payload(data: str) -> Any:
-    """base64 -> UTF-8 -> JSON value (any type; the validator checks the shape)."""
+        return [
+            Rejection(Reason.NOT_A_KINESIS_RECORD, "record has no kinesis.data string", ref, None)
+        ]
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _Invalid(Reason.INVALID_BASE64, f"kinesis.data is not base64: {exc}") from None
+        return [Rejection(Reason.INVALID_BASE64, f"kinesis.data is not base64: {exc}", ref, data)]
+    if raw[:4] == kpl.MAGIC:
+        users = kpl.deaggregate(raw)
+        if users is not None:
+            return [
+                _decode_one(
+                    u.data,
+                    replace(ref, sub_sequence_number=i, partition_key=u.partition_key),
+                    None,
+                )
+                for i, u in enumerate(users)
+            ]
+    return [_decode_one(raw, ref, data)]
+
+
+def _decode_one(raw: bytes, ref: RecordRef, data: str | None) -> Ride | Rejection:
+    try:
+        return validate_ride(decode_payload(raw), ref)
+    except _Invalid as exc:
+        original = data if data is not None else base64.b64encode(raw).decode("ascii")
+        return Rejection(exc.reason, exc.detail, ref, original)
+
+
+def decode_payload(raw: bytes) -> Any:
+    """UTF-8 -> JSON value (any type; the validator checks the shape)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -28,7 +28,7 @@ from streaming.config import MODEL_NAME, Settings
 from streaming.deadletter import dead_letter_event
 from streaming.deadletter import encode as encode_dead_letter
 from streaming.deadletter import partition_key as dead_letter_key
-from streaming.events import RecordRef, Rejection, Ride, decode_record
+from streaming.events import RecordRef, Rejection, Ride, decode_records
 from streaming.features import feature_matrix
 from streaming.model import LoadedModel, load_model
 from streaming.publish import Entry, PublishOutcome, RetryPolicy, Sender, kinesis_sender, publish
@@ -117,9 +117,11 @@ class RideDurationService:
         records = _records(event)
         rides: list[Ride] = []
         rejections: list[Rejection] = []
-        for index, record in enumerate(records):
-            item = decode_record(record, index)
-            (rides if isinstance(item, Ride) else rejections).append(item)  # type: ignore[arg-type]
+        for item in decode_records(records):
+            if isinstance(item, Ride):
+                rides.append(item)
+            else:
+                rejections.append(item)
 
         predictions = self.predict(rides)
         result = BatchResult(predictions, rejections, [], self.settings.test_run)

@@ -46,6 +46,14 @@ def make_record(
     )
 
 
+def decode_one(record: Any, index: int = 0):
+    """The single item of a plain (not KPL-aggregated) record."""
+    from streaming.events import decode_record
+
+    [item] = decode_record(record, index)
+    return item
+
+
 @pytest.fixture(scope="session")
 def shipped_model():
     from streaming.model import load_model

@@ -202,3 +202,37 @@ def test_endpoint_variables(
     assert svc.handle({"Records": [make_record(COURSE_RIDE)]})["batchItemFailures"] == []
     [(_, out)] = read_json(kinesis, streams["predictions"])
     assert out["prediction"]["ride_id"] == 256
+
+
+def test_kpl_aggregated_records_are_predicted_one_by_one(
+    shipped_model, holdout_trips, kinesis, streams, moto_endpoint
+):
+    from aws_kinesis_agg.aggregator import RecordAggregator
+
+    events = tlc.ride_events(holdout_trips.head(250))
+    aggregator = RecordAggregator()
+    parents = 0
+
+    def flush(agg_record):
+        nonlocal parents
+        key, hash_key, data = agg_record.get_contents()
+        extra = {"ExplicitHashKey": hash_key} if hash_key else {}
+        kinesis.put_record(StreamName=streams["input"], Data=data, PartitionKey=key, **extra)
+        parents += 1
+
+    for e in events:  # as a KPL producer does: pack until a record is full
+        full = aggregator.add_user_record(str(e["ride_id"]), json.dumps(e).encode())
+        if full is not None:
+            flush(full)
+        if aggregator.get_num_user_records() == 40:
+            flush(aggregator.clear_and_get())
+    if aggregator.get_num_user_records():
+        flush(aggregator.clear_and_get())
+    assert parents < len(events)
+    svc = make_service(shipped_model, streams, moto_endpoint)
+    run_to_idle(kinesis, streams["input"], svc.handle, batch_size=3)
+    outputs = [o for _, o in read_json(kinesis, streams["predictions"])]
+    assert sorted(o["prediction"]["ride_id"] for o in outputs) == [e["ride_id"] for e in events]
+    sources = {(o["source"]["eventID"], o["source"]["subSequenceNumber"]) for o in outputs}
+    assert len(sources) == len(events)  # each user record has its own source key
+    assert len({eid for eid, _ in sources}) == parents

@@ -6,15 +6,15 @@ import base64
 import hashlib
 
 from streaming.deadletter import dead_letter_event, encode, partition_key
-from streaming.events import Rejection, decode_record
+from streaming.events import Rejection
 from streaming.publish import MAX_BYTES_PER_RECORD
-from tests.conftest import make_record
+from tests.conftest import decode_one, make_record
 from tests.schemas import assert_valid
 
 
 def test_small_record_keeps_its_data():
     record = make_record(b"not json at all", seq=12, raw=True, key="pk-1", arrival=1.5e9)
-    rejection = decode_record(record, 0)
+    rejection = decode_one(record, 0)
     assert isinstance(rejection, Rejection)
     letter = dead_letter_event(rejection, version="v1")
     assert letter["reason"] == "invalid_json"
@@ -29,7 +29,7 @@ def test_small_record_keeps_its_data():
 
 def test_record_too_large_to_carry_keeps_size_and_sha256():
     raw = b"[" + b"1," * 400_000 + b"1]"  # ~800 kB of JSON: base64 ~1.07 MB
-    rejection = decode_record(make_record(raw, raw=True), 0)
+    rejection = decode_one(make_record(raw, raw=True), 0)
     assert isinstance(rejection, Rejection) and rejection.reason.value == "not_an_object"
     letter = dead_letter_event(rejection, version="v1")
     assert "data" not in letter
@@ -41,13 +41,13 @@ def test_record_too_large_to_carry_keeps_size_and_sha256():
 
 def test_largest_record_that_still_fits_keeps_its_data():
     raw = b"[" + b"1," * 300_000 + b"1]"  # base64 ~800 kB: fits
-    letter = dead_letter_event(decode_record(make_record(raw, raw=True), 0), version="v1")
+    letter = dead_letter_event(decode_one(make_record(raw, raw=True), 0), version="v1")
     assert "data" in letter and "size" not in letter
     assert len(encode(letter)) <= MAX_BYTES_PER_RECORD
 
 
 def test_malformed_lambda_record_still_gets_a_dead_letter():
-    rejection = decode_record({"eventID": "shardId-000000000001:5"}, 0)
+    rejection = decode_one({"eventID": "shardId-000000000001:5"}, 0)
     letter = dead_letter_event(rejection, version="v1")
     assert letter["reason"] == "not_a_kinesis_record" and "data" not in letter
     assert partition_key(rejection) == "shardId-000000000001:5"

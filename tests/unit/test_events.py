@@ -7,8 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from streaming.events import Reason, Rejection, Ride, decode_record
-from tests.conftest import COURSE_RIDE, make_record
+from streaming.events import Reason, Rejection, Ride
+from tests.conftest import COURSE_RIDE, decode_one, make_record
 
 
 def ride(**changes):
@@ -24,7 +24,7 @@ def ride(**changes):
 
 
 def test_course_event_decodes_to_a_ride():
-    item = decode_record(make_record(COURSE_RIDE, seq=7), 3)
+    item = decode_one(make_record(COURSE_RIDE, seq=7), 3)
     assert isinstance(item, Ride)
     assert (item.pu_location_id, item.do_location_id, item.trip_distance) == (130, 205, 3.66)
     assert item.ride_id == 256 and item.partition_key == "256"
@@ -35,13 +35,13 @@ def test_course_event_decodes_to_a_ride():
 
 
 def test_string_ride_id_and_integral_distance_are_valid():
-    item = decode_record(make_record(ride(ride_id="r-1", trip_distance=0)), 0)
+    item = decode_one(make_record(ride(ride_id="r-1", trip_distance=0)), 0)
     assert isinstance(item, Ride)
     assert item.ride_id == "r-1" and item.trip_distance == 0.0
 
 
 def test_unknown_zone_ids_are_valid():
-    item = decode_record(make_record(ride(PULocationID=9999, DOLocationID=-3)), 0)
+    item = decode_one(make_record(ride(PULocationID=9999, DOLocationID=-3)), 0)
     assert isinstance(item, Ride)
 
 
@@ -49,18 +49,18 @@ def test_extra_fields_are_ignored():
     event = ride()
     event["ride"]["VendorID"] = 2
     event["source_system"] = "app"
-    assert isinstance(decode_record(make_record(event), 0), Ride)
+    assert isinstance(decode_one(make_record(event), 0), Ride)
 
 
 def test_pickup_datetime_naive_and_aware():
-    naive = decode_record(make_record(ride(pickup_datetime="2023-02-01T08:15:00")), 0)
-    aware = decode_record(make_record(ride(pickup_datetime="2023-02-01T13:15:00Z")), 0)
+    naive = decode_one(make_record(ride(pickup_datetime="2023-02-01T08:15:00")), 0)
+    aware = decode_one(make_record(ride(pickup_datetime="2023-02-01T13:15:00Z")), 0)
     assert naive.pickup_datetime == datetime(2023, 2, 1, 8, 15)
     assert aware.pickup_datetime.tzinfo is not None
 
 
 def test_null_pickup_datetime_means_absent():
-    item = decode_record(make_record(ride(pickup_datetime=None)), 0)
+    item = decode_one(make_record(ride(pickup_datetime=None)), 0)
     assert isinstance(item, Ride) and item.pickup_datetime is None
 
 
@@ -117,7 +117,7 @@ def test_bad_input_is_rejected_with_its_reason(case):
         record = make_record(payload, raw=True)
     else:
         record = make_record(payload)
-    item = decode_record(record, 5)
+    item = decode_one(record, 5)
     assert isinstance(item, Rejection), case
     assert item.reason is reason, (case, item.detail)
     assert item.detail  # a human-readable explanation
@@ -128,16 +128,16 @@ def test_bad_input_is_rejected_with_its_reason(case):
 def test_missing_event_time_is_rejected():
     record = make_record(COURSE_RIDE)
     del record["kinesis"]["approximateArrivalTimestamp"]
-    item = decode_record(record, 0)
+    item = decode_one(record, 0)
     assert isinstance(item, Rejection) and item.reason is Reason.MISSING_EVENT_TIME
     with_pickup = make_record(ride(pickup_datetime="2023-02-01T08:00:00"))
     del with_pickup["kinesis"]["approximateArrivalTimestamp"]
-    assert isinstance(decode_record(with_pickup, 0), Ride)
+    assert isinstance(decode_one(with_pickup, 0), Ride)
 
 
 @pytest.mark.parametrize("record", [None, "x", {}, {"kinesis": {}}, {"kinesis": {"data": 5}}])
 def test_malformed_lambda_records_are_rejected(record):
-    item = decode_record(record, 0)
+    item = decode_one(record, 0)
     assert isinstance(item, Rejection) and item.reason is Reason.NOT_A_KINESIS_RECORD
 
 
@@ -161,5 +161,5 @@ def test_reason_codes_are_stable_strings():
 def test_data_is_decoded_strictly_as_base64():
     record = make_record(COURSE_RIDE)
     record["kinesis"]["data"] = base64.b64encode(b'{"a": 1}').decode() + "\n"
-    item = decode_record(record, 0)
+    item = decode_one(record, 0)
     assert isinstance(item, Rejection) and item.reason is Reason.INVALID_BASE64

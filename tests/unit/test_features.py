@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from streaming.events import Ride, decode_record
+from streaming.events import Ride
 from streaming.features import FEATURES, feature_matrix, new_york_hour_weekday
-from tests.conftest import COURSE_RIDE, make_record
+from tests.conftest import COURSE_RIDE, decode_one, make_record
 
 NY = ZoneInfo("America/New_York")
 
@@ -44,7 +44,7 @@ def test_dst_switch_hours():
 
 def _ride(**ride_fields):
     event = {"ride": dict(COURSE_RIDE["ride"], **ride_fields), "ride_id": 1}
-    item = decode_record(make_record(event, arrival=1_675_260_000.0), 0)  # 2023-02-01 14:00Z
+    item = decode_one(make_record(event, arrival=1_675_260_000.0), 0)  # 2023-02-01 14:00Z
     assert isinstance(item, Ride)
     return item
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from streaming.config import Settings
-from streaming.events import Ride, decode_record
+from streaming.events import Ride
 from streaming.features import feature_matrix
 from streaming.handler import RideDurationService
 from streaming.lambda_context import LocalContext
-from tests.conftest import COURSE_RIDE, make_record
+from tests.conftest import COURSE_RIDE, decode_one, make_record
 from tests.schemas import assert_valid
 from tests.support.senders import ScriptedSender
 
@@ -37,7 +37,7 @@ def service(model, sender=None, metrics=None, **settings):
 
 
 def expected_minutes(model, records):
-    rides = [decode_record(r, i) for i, r in enumerate(records)]
+    rides = [decode_one(r, i) for i, r in enumerate(records)]
     assert all(isinstance(r, Ride) for r in rides)
     return model.predictor.predict(feature_matrix(rides)).tolist()
 
