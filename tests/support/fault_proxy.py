@@ -8,6 +8,9 @@ proxy can fail PutRecords the way Kinesis does without touching the client:
   removed from the forwarded request, as a throttled entry is not stored);
 * ``error_500_share``: that share of PutRecords calls gets HTTP 500
   ``InternalFailure`` and nothing is written;
+* ``stall_next``: that many of the next PutRecords calls are forwarded (and
+  written) but answered only after ``stall_s`` - past the client's read
+  timeout, so the client cannot know they were written;
 * ``refuse``: every connection is closed at once (an outage);
 * ``expire_get_records``: that many of the next GetRecords calls are answered
   ``ExpiredIteratorException`` (an iterator older than five minutes).
@@ -21,6 +24,7 @@ import http.client
 import json
 import random
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -39,6 +43,9 @@ class FaultProxy:
         self.error_500_share = 0.0
         self.refuse = False
         self.expire_get_records = 0
+        self.stall_next = 0
+        self.stall_s = 7.0
+        self.calls_stalled = 0
         self.get_records_calls = 0
         self.iterators_expired = 0
         self.rng = random.Random(seed)
@@ -110,13 +117,24 @@ class FaultProxy:
                 with proxy.lock:
                     proxy.put_calls += 1
                     proxy.entries_seen += len(records)
-                    if proxy.rng.random() < proxy.error_500_share:
+                    stall = proxy.stall_next > 0
+                    if stall:
+                        proxy.stall_next -= 1
+                        proxy.calls_stalled += 1
+                    fail_call = not stall and proxy.rng.random() < proxy.error_500_share
+                    if fail_call:
                         proxy.calls_failed_500 += 1
-                        fail_call = True
-                    else:
-                        fail_call = False
+                    throttled = []
+                    if not (stall or fail_call):
                         throttled = [proxy.rng.random() < proxy.throttle_share for _ in records]
                         proxy.entries_throttled += sum(throttled)
+                if stall:
+                    status, headers, data = proxy._forward(
+                        self.command, self.path, self.headers, body
+                    )
+                    time.sleep(proxy.stall_s)  # the write happened; the answer comes too late
+                    self._reply(status, headers, data)
+                    return
                 if fail_call:
                     payload = json.dumps({"__type": "InternalFailure", "message": "injected"})
                     self._reply(

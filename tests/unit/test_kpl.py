@@ -27,15 +27,26 @@ def aggregate(user_records):
 
 
 def ride(i, **extra):
-    return json.dumps({"ride": {"PULocationID": 70 + i, "DOLocationID": 80 + i,
-                                "trip_distance": 1.0 + i, **extra}, "ride_id": i}).encode()
+    return json.dumps(
+        {
+            "ride": {
+                "PULocationID": 70 + i,
+                "DOLocationID": 80 + i,
+                "trip_distance": 1.0 + i,
+                **extra,
+            },
+            "ride_id": i,
+        }
+    ).encode()
 
 
 def test_reader_matches_the_package_on_random_aggregates():
     rng = random.Random(1)
     for _ in range(50):
-        users = [(f"key-{rng.randint(0, 5)}", rng.randbytes(rng.randint(0, 300)))
-                 for _ in range(rng.randint(1, 40))]
+        users = [
+            (f"key-{rng.randint(0, 5)}", rng.randbytes(rng.randint(0, 300)))
+            for _ in range(rng.randint(1, 40))
+        ]
         _, data = aggregate(users)
         got = kpl.deaggregate(data)
         assert [(u.partition_key, u.data) for u in got] == users
@@ -74,15 +85,23 @@ def test_handler_predicts_every_user_record_and_reports_the_parent(shipped_model
     parent = make_record(data, seq=9, raw=True, key=key)
     plain = make_record(json.loads(ride(10)), seq=10)
     # the prediction of user record 3 cannot be published: the parent is reported
-    sender = ScriptedSender(fail=lambda stream, call, e: "InternalFailure"
-                            if stream == "preds" and json.loads(e.data)["prediction"][
-                                "ride_id"] == 3 else None)
-    svc = RideDurationService(shipped_model, Settings(predictions_stream="preds",
-                                                      dead_letter_stream="dlq"),
-                              sender=sender, sleep=lambda s: None)
+    sender = ScriptedSender(
+        fail=lambda stream, call, e: (
+            "InternalFailure"
+            if stream == "preds" and json.loads(e.data)["prediction"]["ride_id"] == 3
+            else None
+        )
+    )
+    svc = RideDurationService(
+        shipped_model,
+        Settings(predictions_stream="preds", dead_letter_stream="dlq"),
+        sender=sender,
+        sleep=lambda s: None,
+    )
     response = svc.handle({"Records": [parent, plain]})
-    assert response["batchItemFailures"] == [{"itemIdentifier": parent["kinesis"][
-        "sequenceNumber"]}]
+    assert response["batchItemFailures"] == [
+        {"itemIdentifier": parent["kinesis"]["sequenceNumber"]}
+    ]
     written = sender.written["preds"]
     assert sorted(p["prediction"]["ride_id"] for p in written) == [0, 1, 2, 4, 10]
     for p in written:
