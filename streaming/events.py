@@ -14,7 +14,7 @@ import base64
 import binascii
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -47,17 +47,65 @@ class Reason(StrEnum):
     MISSING_EVENT_TIME = "missing_event_time"
 
 
-@dataclass(frozen=True, slots=True)
 class RecordRef:
-    """Where a record came from: enough to report it, de-duplicate it and re-read it."""
+    """Where a record came from: enough to report it, de-duplicate it and re-read it.
 
-    index: int  # position in the Lambda batch
-    event_id: str | None  # "shardId-000000000000:4959..." = shard + sequence number
-    sequence_number: str | None
-    partition_key: str | None
-    arrival_timestamp: float | None  # approximateArrivalTimestamp, epoch seconds
-    event_source_arn: str | None = None
-    sub_sequence_number: int | None = None  # set for KPL-aggregated user records
+    Fields are read from the Lambda record when asked for (most are needed only
+    for the few records that fail), and a malformed record yields ``None``s.
+    """
+
+    __slots__ = ("_partition_key", "index", "record", "sub_sequence_number")
+
+    def __init__(
+        self,
+        index: int,
+        record: Any,
+        sub_sequence_number: int | None = None,
+        partition_key: str | None = None,
+    ) -> None:
+        self.index = index  # position in the Lambda batch
+        self.record = record if isinstance(record, dict) else {}
+        self.sub_sequence_number = sub_sequence_number  # set for KPL user records
+        self._partition_key = partition_key  # a KPL user record's own key
+
+    def _kinesis(self) -> dict[str, Any]:
+        kinesis = self.record.get("kinesis")
+        return kinesis if isinstance(kinesis, dict) else {}
+
+    @property
+    def event_id(self) -> str | None:
+        """``shardId-000000000000:4959...`` = shard + sequence number."""
+        value = self.record.get("eventID")
+        return value if isinstance(value, str) else None
+
+    @property
+    def sequence_number(self) -> str | None:
+        value = self._kinesis().get("sequenceNumber")
+        return value if isinstance(value, str) else None
+
+    @property
+    def partition_key(self) -> str | None:
+        if self._partition_key is not None:
+            return self._partition_key
+        value = self._kinesis().get("partitionKey")
+        return value if isinstance(value, str) else None
+
+    @property
+    def arrival_timestamp(self) -> float | None:
+        """``approximateArrivalTimestamp`` (epoch seconds) if present and plausible."""
+        value = self._kinesis().get("approximateArrivalTimestamp")
+        if type(value) in (int, float) and 0.0 <= value <= MAX_EPOCH_SECONDS:
+            return float(value)
+        return None
+
+    @property
+    def event_source_arn(self) -> str | None:
+        value = self.record.get("eventSourceARN")
+        return value if isinstance(value, str) else None
+
+    def user_record(self, sub_sequence_number: int, partition_key: str) -> RecordRef:
+        """The ref of one user record of a KPL aggregate in this record."""
+        return RecordRef(self.index, self.record, sub_sequence_number, partition_key)
 
     def source(self) -> dict[str, Any]:
         """The ``source`` key of outputs: what a consumer de-duplicates on."""
@@ -110,29 +158,7 @@ def _reject_constant(name: str) -> float:
 
 # One decoder, built once: json.loads(**kwargs) would rebuild it per record.
 _JSON = json.JSONDecoder(parse_constant=_reject_constant)
-
-
-def record_ref(record: Any, index: int) -> RecordRef:
-    """Read the position fields of a Lambda Kinesis record, tolerating a malformed one."""
-    if not isinstance(record, dict):
-        return RecordRef(index, None, None, None, None)
-    kinesis = record.get("kinesis")
-    kinesis = kinesis if isinstance(kinesis, dict) else {}
-    seq = kinesis.get("sequenceNumber")
-    event_id = record.get("eventID")
-    arrival = kinesis.get("approximateArrivalTimestamp")
-    if type(arrival) not in (int, float) or not (0.0 <= arrival <= MAX_EPOCH_SECONDS):
-        arrival = None
-    key = kinesis.get("partitionKey")
-    arn = record.get("eventSourceARN")
-    return RecordRef(
-        index=index,
-        event_id=event_id if isinstance(event_id, str) else None,
-        sequence_number=seq if isinstance(seq, str) else None,
-        partition_key=key if isinstance(key, str) else None,
-        arrival_timestamp=float(arrival) if arrival is not None else None,
-        event_source_arn=arn if isinstance(arn, str) else None,
-    )
+_SCAN = _JSON.scan_once
 
 
 def decode_records(records: list[Any]) -> list[Ride | Rejection]:
@@ -150,7 +176,7 @@ def decode_record(record: Any, index: int) -> list[Ride | Rejection]:
     reported by the parent's sequence number: Lambda re-sends the whole
     parent) and carry their sub-sequence number in ``ref``.
     """
-    ref = record_ref(record, index)
+    ref = RecordRef(index, record)
     kinesis = record.get("kinesis") if isinstance(record, dict) else None
     data = kinesis.get("data") if isinstance(kinesis, dict) else None
     if not isinstance(data, str):
@@ -158,18 +184,14 @@ def decode_record(record: Any, index: int) -> list[Ride | Rejection]:
             Rejection(Reason.NOT_A_KINESIS_RECORD, "record has no kinesis.data string", ref, None)
         ]
     try:
-        raw = base64.b64decode(data, validate=True)
+        raw = binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         return [Rejection(Reason.INVALID_BASE64, f"kinesis.data is not base64: {exc}", ref, data)]
     if raw[:4] == kpl.MAGIC:
         users = kpl.deaggregate(raw)
         if users is not None:
             return [
-                _decode_one(
-                    u.data,
-                    replace(ref, sub_sequence_number=i, partition_key=u.partition_key),
-                    None,
-                )
+                _decode_one(u.data, ref.user_record(i, u.partition_key), None)
                 for i, u in enumerate(users)
             ]
     return [_decode_one(raw, ref, data)]
@@ -190,13 +212,68 @@ def decode_payload(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise _Invalid(Reason.INVALID_UTF8, f"data is not UTF-8: {exc}") from None
     try:
+        # Fast path: the C scanner alone, when the text is exactly one JSON value
+        # (decode() adds two regex whitespace scans around the same call).
+        value, end = _SCAN(text, 0)
+        if end == len(text):
+            return value
+    except (StopIteration, ValueError, RecursionError):
+        pass
+    try:  # the full decoder: surrounding whitespace, and its error messages
         return _JSON.decode(text)
     except (ValueError, RecursionError) as exc:
         raise _Invalid(Reason.INVALID_JSON, f"data is not JSON: {exc}") from None
 
 
 def validate_ride(payload: Any, ref: RecordRef) -> Ride:
-    """Check the ride event's shape and types; raise ``_Invalid`` with the first problem."""
+    """Check the ride event's shape and types; raise ``_Invalid`` with the first problem.
+
+    The common case - every field present with its usual type - is checked in
+    one pass; anything else goes through the field-by-field checks below, which
+    say exactly what is wrong.
+    """
+    if type(payload) is dict:
+        ride = payload.get("ride")
+        ride_id = payload.get("ride_id")
+        if type(ride) is dict:
+            pu = ride.get("PULocationID")
+            do = ride.get("DOLocationID")
+            distance = ride.get("trip_distance")
+            pickup = ride.get("pickup_datetime")
+            if (
+                type(pu) is int
+                and type(do) is int
+                and type(distance) is float
+                and 0.0 <= distance < math.inf
+                and (
+                    (type(ride_id) is int and -_MAX_ID < ride_id < _MAX_ID)
+                    or (
+                        type(ride_id) is str
+                        and 0 < len(ride_id) <= MAX_PARTITION_KEY_CHARS
+                        and ride_id.isascii()
+                    )
+                )
+                and (pickup is None or (type(pickup) is str and len(pickup) <= 32))
+            ):
+                moment = None
+                if pickup is not None:
+                    try:
+                        moment = datetime.fromisoformat(pickup)
+                    except ValueError:
+                        moment = _INVALID_TIME
+                if moment is not _INVALID_TIME and (
+                    moment is not None or ref.arrival_timestamp is not None
+                ):
+                    return Ride(ride_id, pu, do, distance, moment, ref)
+    return _validate_slowly(payload, ref)
+
+
+#: |ride_id| below this has at most 255 digits, so str(ride_id) fits a partition key
+_MAX_ID = 10**255
+_INVALID_TIME = object()
+
+
+def _validate_slowly(payload: Any, ref: RecordRef) -> Ride:
     if not isinstance(payload, dict):
         raise _Invalid(
             Reason.NOT_AN_OBJECT, f"event must be a JSON object, got {_json_type(payload)}"

@@ -32,6 +32,9 @@ N_HOURS = 24
 N_WEEKDAYS = 7
 
 #: Array names stored in the weights file (``.npz``, read with allow_pickle=False).
+#: rows per block in ``predict``
+_BLOCK_ROWS = 512
+
 ARRAYS = (
     "zone_rows_pu",
     "zone_rows_do",
@@ -77,7 +80,6 @@ class TreeTables:
             self, "_leaf_offsets", (np.arange(n_trees, dtype=np.int64) * n_leaves)[None, :]
         )
         object.__setattr__(self, "_leaf_flat", np.ascontiguousarray(self.leaf_values).ravel())
-        object.__setattr__(self, "_bits", 32 if self.masks_pu.dtype == np.uint32 else 64)
 
     @property
     def n_trees(self) -> int:
@@ -127,14 +129,24 @@ class TreeTables:
             return np.empty(0, dtype=np.float64)
         if np.isnan(x).any():
             raise ValueError("features must not be NaN")
-        acc = self.masks_pu[_zone_rows(x[:, 0], self.zone_rows_pu, len(self.masks_pu) - 1)]
-        acc &= self.masks_do[_zone_rows(x[:, 1], self.zone_rows_do, len(self.masks_do) - 1)]
-        acc &= self.masks_distance[np.searchsorted(self.distance_thresholds, x[:, 2], side="left")]
-        acc &= self.masks_time[_time_rows(x[:, 3], x[:, 4])]
-        leaf = _lowest_set_bit(acc, self._bits)  # type: ignore[attr-defined]
-        leaf += self._leaf_offsets  # type: ignore[attr-defined]
-        values = self._leaf_flat[leaf]  # type: ignore[attr-defined]
-        return values.sum(axis=1) + self.baseline[0]
+        rows_pu = _zone_rows(x[:, 0], self.zone_rows_pu, len(self.masks_pu) - 1)
+        rows_do = _zone_rows(x[:, 1], self.zone_rows_do, len(self.masks_do) - 1)
+        rows_distance = np.searchsorted(self.distance_thresholds, x[:, 2], side="left")
+        rows_time = _time_rows(x[:, 3], x[:, 4])
+        out = np.empty(x.shape[0], dtype=np.float64)
+        # Blocks of rows keep the (rows x trees) masks in cache: twice as fast as
+        # one pass over 10,000 rows (bench/handler_batch.py).
+        for start in range(0, x.shape[0], _BLOCK_ROWS):
+            block = slice(start, start + _BLOCK_ROWS)
+            acc = self.masks_pu[rows_pu[block]]
+            acc &= self.masks_do[rows_do[block]]
+            acc &= self.masks_distance[rows_distance[block]]
+            acc &= self.masks_time[rows_time[block]]
+            leaf = _lowest_set_bit(acc)
+            leaf += self._leaf_offsets  # type: ignore[attr-defined]
+            out[block] = self._leaf_flat[leaf].sum(axis=1)  # type: ignore[attr-defined]
+        out += self.baseline[0]
+        return out
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in ARRAYS}
@@ -167,13 +179,11 @@ def _time_rows(hours: np.ndarray, weekdays: np.ndarray) -> np.ndarray:
     return h * N_WEEKDAYS + w
 
 
-def _lowest_set_bit(masks: np.ndarray, bits: int) -> np.ndarray:
-    """Index of the lowest set bit of each (non-zero) mask, as int64.
+def _lowest_set_bit(masks: np.ndarray) -> np.ndarray:
+    """Index of the lowest set bit of each (non-zero) mask: the exit leaf.
 
-    ``m & -m`` isolates the bit; its float representation's exponent is the
-    index (exact: a power of two is exact in float32/float64).
+    ``m & -m`` isolates the bit; ``popcount(that - 1)`` counts the zeros below it.
     """
     low = masks & (np.zeros(1, dtype=masks.dtype) - masks)
-    if bits == 32:
-        return ((low.astype(np.float32).view(np.int32) >> 23) - 127).astype(np.int64)
-    return (low.astype(np.float64).view(np.int64) >> 52) - 1023
+    low -= 1
+    return np.bitwise_count(low).astype(np.intp)

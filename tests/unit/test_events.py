@@ -163,3 +163,66 @@ def test_data_is_decoded_strictly_as_base64():
     record["kinesis"]["data"] = base64.b64encode(b'{"a": 1}').decode() + "\n"
     item = decode_one(record, 0)
     assert isinstance(item, Rejection) and item.reason is Reason.INVALID_BASE64
+
+
+def test_fast_path_agrees_with_the_field_by_field_checks():
+    """validate_ride's one-pass check must accept exactly what the detailed one accepts."""
+    import random
+
+    from streaming.events import _Invalid, _validate_slowly, validate_ride
+
+    rng = random.Random(5)
+    values = [
+        0,
+        1,
+        265,
+        -3,
+        10**255 - 1,
+        10**255,
+        -(10**255),
+        2.5,
+        0.0,
+        -0.0,
+        -1.5,
+        float("inf"),
+        float("nan"),
+        True,
+        None,
+        "",
+        "x",
+        "é",
+        "\ud800",
+        "7" * 256,
+        "7" * 257,
+        "2023-02-01T08:15:00",
+        "2023-02-01T08:15:00+01:00",
+        "yesterday",
+        "2023-02-01T08:15:00.000000000000000000000000000000",
+        [],
+        {},
+    ]
+    ref = decode_one(make_record(COURSE_RIDE)).ref
+
+    def outcome(check, payload):
+        try:
+            r = check(payload, ref)
+        except _Invalid as exc:
+            return ("invalid", exc.reason)
+        return (
+            "ride",
+            r.ride_id,
+            r.pu_location_id,
+            r.do_location_id,
+            r.trip_distance,
+            r.pickup_datetime,
+        )
+
+    for _ in range(20_000):
+        ride_fields = {
+            k: rng.choice(values)
+            for k in ("PULocationID", "DOLocationID", "trip_distance", "pickup_datetime")
+            if rng.random() < 0.9
+        }
+        payload = {"ride": ride_fields, "ride_id": rng.choice(values)}
+        fast, slow = outcome(validate_ride, payload), outcome(_validate_slowly, payload)
+        assert fast[:2] == slow[:2] if fast[0] == "invalid" else fast == slow, payload
