@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test test-unit test-integration test-localstack train lint format clean
+.PHONY: venv run test test-unit test-integration test-localstack train bench load lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ test-integration: venv
 ## make train: retrain on data/ and rewrite models/
 train: venv
 	$(PY) -m streaming train
+
+## make bench: ours vs the course baseline, side by side -> bench/RESULTS.md
+bench: venv
+	$(PY) -m bench.run
+
+## make load: 2 shards for 60 s through sender, runner and handler -> bench/LOAD.md
+load: venv
+	$(PY) -m bench.load
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,1 @@
+"""The MLOps Zoomcamp streaming example's algorithm, rewritten here as the baseline."""
