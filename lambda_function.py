@@ -5,6 +5,7 @@ here, once per container (numpy only: no scikit-learn, no pickle). A bad
 setting or an unloadable model fails the init with a message that names it.
 """
 
+import gc
 from typing import Any
 
 from streaming.handler import build_service
@@ -12,6 +13,9 @@ from streaming.lambda_context import LocalContext
 from streaming.observability import logger, metrics
 
 SERVICE = build_service(logger=logger, metrics=metrics)
+# Everything made at init lives as long as the container: keep it out of every
+# garbage collection (what a collection walks is then only the batch's objects).
+gc.freeze()
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)

@@ -189,6 +189,8 @@ def report(res: dict[str, Any], emulator: str, capacity: float, share: float) ->
     total = sum(cpu.values()) or 1.0
     wall = res["wall_s"]
     cores = os.cpu_count() or 1
+    throughput = res["throughput_per_s"]
+    per_shard = throughput / 2
     lines = "\n".join(
         f"| {name} | {sec:.1f} s | {sec / wall * 100:.0f}% of one core | {sec / total * 100:.0f}% |"
         for name, sec in (
@@ -212,7 +214,7 @@ per shard; a real shard takes 1,000 records/s).
 | rides sent | {res["sent"]:,} (send failures {res["send_failed"]}) |
 | predictions received | {res["predicted"]:,} unique, {res["duplicates"]} duplicates |
 | **lost** | **{res["lost"]}** |
-| throughput | {res["throughput_per_s"]:,.0f} predictions/s over {wall:.1f} s ({res["throughput_per_s"] / 2:,.0f} per shard) |
+| throughput | {throughput:,.0f} predictions/s over {wall:.1f} s ({per_shard:,.0f} per shard) |
 | send -> prediction latency | p50 {res["p50_s"] * 1000:.0f} ms, p99 {res["p99_s"] * 1000:.0f} ms |
 
 Where the CPU went during the run ({cores} cores):

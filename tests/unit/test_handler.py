@@ -238,3 +238,29 @@ def test_rejections_without_dead_letter_stream_are_logged_as_errors(shipped_mode
     assert errors[0]["sequenceNumber"] == f"{9:056d}"
     summary = [line for line in lines if line["message"] == "batch processed"]
     assert summary[0]["rejected"] == 1 and summary[0]["predicted"] == 1
+
+
+def test_cyclic_gc_is_paused_for_the_batch_and_restored(shipped_model):
+    import gc
+
+    seen = []
+
+    class Probe:
+        def predict(self, x):
+            seen.append(gc.isenabled())
+            return shipped_model.predictor.predict(x)
+
+    svc = service(shipped_model, test_run=True)
+    svc.model = type(shipped_model)(Probe(), shipped_model.metadata, "probe")
+    assert gc.isenabled()
+    svc.handle({"Records": [make_record(COURSE_RIDE)]})
+    assert seen == [False] and gc.isenabled()
+
+    class Broken:
+        def predict(self, x):
+            raise RuntimeError("model bug")
+
+    svc.model = type(shipped_model)(Broken(), shipped_model.metadata, "broken")
+    with pytest.raises(RuntimeError):
+        svc.handle({"Records": [make_record(COURSE_RIDE)]})
+    assert gc.isenabled()  # restored even when the batch fails
