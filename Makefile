@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test test-unit test-integration test-localstack train bench load lint format clean
+.PHONY: venv run test test-unit test-integration test-localstack train bench load profile lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ train: venv
 ## make bench: ours vs the course baseline, side by side -> bench/RESULTS.md
 bench: venv
 	$(PY) -m bench.run
+
+## make profile: where a 10,000-record batch spends its time (pyinstrument)
+profile: venv
+	$(PY) -m pyinstrument -r text bench/handler_batch.py --rounds 3
 
 ## make load: 2 shards for 60 s through sender, runner and handler -> bench/LOAD.md
 load: venv

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -61,17 +62,43 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def calibrate(client: Any, seconds: float) -> float:
+def put_cost(client: Any, records: int) -> tuple[float, float, float]:
+    """Fill a fresh 2-shard stream with ``records`` records in 500-record PutRecords calls
+    and fit the cumulative time as ``t(F) = a*F + b*F**2`` (moto slows down as a stream
+    fills). Returns (a, b, records/s into the empty stream)."""
+    import numpy as np
+
     stream = common.new_stream(client, 2, "calibrate")
     payloads = common.ride_payloads(500)
     send = kinesis_sender(client)
-    sent, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    filled, elapsed = [0], [0.0]
+    started = time.perf_counter()
+    while filled[-1] < records:
         out = publish(
-            send, stream, [Entry(d, f"{k}-{sent}", i) for i, (d, k) in enumerate(payloads)]
+            send, stream, [Entry(d, f"{k}-{filled[-1]}", i) for i, (d, k) in enumerate(payloads)]
         )
-        sent += out.published
-    return sent / (time.perf_counter() - started)
+        filled.append(filled[-1] + out.published)
+        elapsed.append(time.perf_counter() - started)
+    f, t = np.asarray(filled, dtype=float), np.asarray(elapsed)
+    (a, b), *_ = np.linalg.lstsq(np.column_stack([f, f**2]), t, rcond=None)
+    fresh = filled[min(40, len(filled) - 1)] / elapsed[min(40, len(filled) - 1)]
+    return float(a), max(float(b), 0.0), fresh
+
+
+def calibrate(client: Any, seconds: float, records: int = 60_000) -> dict[str, float]:
+    """The ride rate the emulator sustains for a run of ``seconds``.
+
+    A run at rate r puts r*seconds rides into the input stream and as many
+    predictions into the output stream, both growing all run long: the
+    emulator needs 2*t(r*seconds) of put time, which must fit in ``seconds``.
+    """
+    a, b, fresh = put_cost(client, records)
+    if b <= 0:
+        rate = 1.0 / (2 * a)
+    else:  # 2*(a*X + b*X**2) = seconds, X = rate*seconds
+        x = (-2 * a + math.sqrt(4 * a * a + 8 * b * seconds)) / (4 * b)
+        rate = x / seconds
+    return {"fresh": fresh, "pipeline": rate, "a": a, "b": b}
 
 
 def payloads_for(n: int) -> list[tuple[bytes, str]]:
@@ -183,7 +210,7 @@ def run_load(endpoint: str, emulator_pid: int, rate: float, seconds: float) -> d
     }
 
 
-def report(res: dict[str, Any], emulator: str, capacity: float, share: float) -> str:
+def report(res: dict[str, Any], emulator: str, capacity: dict[str, float], share: float) -> str:
     m = common.machine()
     cpu = res["cpu_s"]
     total = sum(cpu.values()) or 1.0
@@ -203,11 +230,14 @@ def report(res: dict[str, Any], emulator: str, capacity: float, share: float) ->
 
 Reproduce with `make load`. Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC} on {emulator}.
 
-**Emulator capacity first:** {emulator} took **{capacity:,.0f} records/s** in 500-record
-PutRecords calls on a fresh 2-shard stream. The pipeline writes each ride twice (input and
-prediction) and reads it once, so it can carry at most about half: the load ran at
-{share:.0%} of that half, **{res["rate_target"]:,.0f} rides/s** ({res["rate_target"] / 2:,.0f}
-per shard; a real shard takes 1,000 records/s).
+**Emulator capacity first:** {emulator} took **{capacity["fresh"]:,.0f} records/s** in
+500-record PutRecords calls into an empty 2-shard stream, but each put costs more as a
+stream fills (fitted: t(F) = {capacity["a"] * 1e6:.1f} µs·F + {capacity["b"] * 1e9:.2f} ns·F²
+for F records). A run at rate r puts r·{res["seconds_target"]:.0f} rides into the input
+stream and as many predictions into the output stream, so the emulator sustains
+**{capacity["pipeline"]:,.0f} rides/s** for a {res["seconds_target"]:.0f}-s run. The load ran at
+{share:.0%} of that: **{res["rate_target"]:,.0f} rides/s** ({res["rate_target"] / 2:,.0f} per
+shard; a real shard takes 1,000 records/s).
 
 | result | value |
 |---|---|
@@ -224,7 +254,7 @@ Where the CPU went during the run ({cores} cores):
 {lines}
 
 The emulator's share shows what limits the figure: our runner and handler use a fraction
-of a core for this rate (the handler alone does ~185,000 records/s on a batch, see
+of a core for this rate (the handler alone does about 200,000 records/s on a batch, see
 RESULTS.md), so on this machine the emulator is the bottleneck, not the consumer.
 
 Machine: {m["cpu"]}, {m["cores"]} cores; Python {m["python"]}; {m["versions"]}.
@@ -253,10 +283,12 @@ def main(argv: list[str] | None = None) -> int:
         endpoint, proc = emu
         client = common.kinesis(endpoint)
         print(f"calibrating {args.emulator} at {endpoint} ...", file=sys.stderr)
-        capacity = calibrate(client, 8.0)
-        rate = capacity / 2 * args.share
+        capacity = calibrate(client, args.seconds)
+        rate = capacity["pipeline"] * args.share
         print(
-            f"  {capacity:,.0f} records/s; loading at {rate:,.0f} rides/s for {args.seconds:.0f} s",
+            f"  fresh stream {capacity['fresh']:,.0f} records/s; sustained for the run "
+            f"{capacity['pipeline']:,.0f} rides/s; loading at {rate:,.0f} rides/s for "
+            f"{args.seconds:.0f} s",
             file=sys.stderr,
         )
         res = run_load(endpoint, proc.pid, rate, args.seconds)

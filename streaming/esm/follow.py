@@ -6,11 +6,14 @@ reader sees each partition key's records in order across a reshard.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from streaming.esm.reader import ShardReader, StartingPosition, list_shards, parents
+
+LOG = logging.getLogger("streaming.tail")
 
 
 class Follower:
@@ -30,6 +33,7 @@ class Follower:
         self.clock = clock
         self.readers: dict[str, ShardReader] = {}
         self.finished: set[str] = set()
+        self.read_errors = 0
         self._next_refresh = 0.0
 
     def _refresh(self) -> None:
@@ -49,10 +53,20 @@ class Follower:
     def poll(self, limit: int = 10_000) -> list[tuple[str, dict[str, Any]]]:
         """One GetRecords per open shard; returns (shard id, record) pairs in shard order."""
         if self.clock() >= self._next_refresh:
-            self._refresh()
+            try:
+                self._refresh()
+            except Exception as exc:  # keep following the shards we know; list again later
+                self.read_errors += 1
+                self._next_refresh = self.clock() + self.refresh_s
+                LOG.warning("%s: ListShards failed (%s); retrying", self.stream, exc)
         out: list[tuple[str, dict[str, Any]]] = []
         for sid, reader in list(self.readers.items()):
-            result = reader.read(limit=limit)
+            try:
+                result = reader.read(limit=limit)
+            except Exception as exc:  # throttled, a 500, unreachable: read again next poll
+                self.read_errors += 1
+                LOG.warning("%s/%s: GetRecords failed (%s); retrying", self.stream, sid, exc)
+                continue
             out.extend((sid, r) for r in result.records)
             if result.closed:
                 self.finished.add(sid)

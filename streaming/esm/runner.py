@@ -220,7 +220,12 @@ class EventSourceMapping:
     def step(self) -> bool:
         """Do whatever is due on each shard; True if anything happened."""
         if self.clock() >= self._next_refresh:
-            self.refresh_shards()
+            try:
+                self.refresh_shards()
+            except Exception as exc:  # keep polling the shards we know; list again later
+                self.stats.read_errors += 1
+                self._next_refresh = self.clock() + self.config.poll_interval_s
+                LOG.warning("ListShards failed (%s); retrying", exc)
         busy = False
         for state in list(self.shards.values()):
             busy |= self._step_shard(state)
