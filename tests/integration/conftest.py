@@ -7,6 +7,7 @@ endpoint instead - LocalStack - and ``STREAMING_TEST_EMULATOR`` names it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -62,14 +63,31 @@ def kinesis(moto_endpoint):
 
 
 @pytest.fixture
-def streams(kinesis):
+def new_stream(kinesis):
+    """Create streams for one test; delete them afterwards (emulators cap the shards)."""
+    made: list[str] = []
+
+    def make(name: str | None = None, shards: int = 2) -> str:
+        name = name or f"s-{uuid.uuid4().hex[:10]}"
+        create_stream(kinesis, name, shards)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        with contextlib.suppress(Exception):
+            kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+
+
+@pytest.fixture
+def streams(new_stream):
     """Fresh input (2 shards), predictions (2 shards) and dead-letter streams per test."""
     tag = uuid.uuid4().hex[:8]
-    names = {"input": f"in-{tag}", "predictions": f"pred-{tag}", "dead_letters": f"dlq-{tag}"}
-    create_stream(kinesis, names["input"], 2)
-    create_stream(kinesis, names["predictions"], 2)
-    create_stream(kinesis, names["dead_letters"], 1)
-    return names
+    return {
+        "input": new_stream(f"in-{tag}", 2),
+        "predictions": new_stream(f"pred-{tag}", 2),
+        "dead_letters": new_stream(f"dlq-{tag}", 1),
+    }
 
 
 def run_to_idle(

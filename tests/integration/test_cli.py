@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from streaming.kinesis_io import create_stream, read_all
+from streaming.kinesis_io import read_all
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -51,8 +51,8 @@ def env(moto_endpoint):
     return full
 
 
-def test_send_plays_real_rides_with_their_pickup_time(kinesis, env):
-    create_stream(kinesis, env["INPUT_STREAM"], 2)
+def test_send_plays_real_rides_with_their_pickup_time(kinesis, env, new_stream):
+    new_stream(env["INPUT_STREAM"], 2)
     proc = cli("send", "--stream", env["INPUT_STREAM"], "--count", "120", "--rate", "400", env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -70,10 +70,12 @@ def test_send_plays_real_rides_with_their_pickup_time(kinesis, env):
         assert e["ride"]["pickup_datetime"].startswith("2023-02")
 
 
-def test_killed_runner_resumes_and_every_prediction_arrives(kinesis, env, tmp_path, capsys):
-    create_stream(kinesis, env["INPUT_STREAM"], 2)
-    create_stream(kinesis, env["PREDICTIONS_STREAM_NAME"], 2)
-    create_stream(kinesis, env["DEAD_LETTER_STREAM_NAME"], 1)
+def test_killed_runner_resumes_and_every_prediction_arrives(
+    kinesis, env, tmp_path, capsys, new_stream
+):
+    new_stream(env["INPUT_STREAM"], 2)
+    new_stream(env["PREDICTIONS_STREAM_NAME"], 2)
+    new_stream(env["DEAD_LETTER_STREAM_NAME"], 1)
     sent = cli("send", "--stream", env["INPUT_STREAM"], "--count", "3000", env=env)
     assert sent.returncode == 0, sent.stderr
     checkpoint = tmp_path / "checkpoints.json"
@@ -139,10 +141,10 @@ def test_killed_runner_resumes_and_every_prediction_arrives(kinesis, env, tmp_pa
         assert seqs[first : first + len(dup)] == dup
 
 
-def test_tail_prints_predictions_and_dead_letters(kinesis, env):
+def test_tail_prints_predictions_and_dead_letters(kinesis, env, new_stream):
     pred, dlq = env["PREDICTIONS_STREAM_NAME"], env["DEAD_LETTER_STREAM_NAME"]
-    create_stream(kinesis, pred, 2)
-    create_stream(kinesis, dlq, 1)
+    new_stream(pred, 2)
+    new_stream(dlq, 1)
     event = {
         "model": "ride_duration_prediction_model",
         "version": "v",

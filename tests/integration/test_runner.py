@@ -17,7 +17,7 @@ import pytest
 from streaming.esm.checkpoints import CheckpointStore
 from streaming.esm.destinations import JsonLinesFile, parse_destination
 from streaming.esm.reader import StartingPosition
-from streaming.kinesis_io import create_stream, wait_active
+from streaming.kinesis_io import wait_active
 from streaming.publish import Entry, kinesis_sender, publish
 from tests.integration.conftest import run_to_idle
 from tests.support.fault_proxy import FaultProxy
@@ -45,10 +45,8 @@ KINESIS_FIELDS = {
 
 
 @pytest.fixture
-def stream(kinesis):
-    name = f"esm-{uuid.uuid4().hex[:8]}"
-    create_stream(kinesis, name, 2)
-    return name
+def stream(new_stream):
+    return new_stream(f"esm-{uuid.uuid4().hex[:8]}", 2)
 
 
 def put(kinesis, stream, n, *, prefix="r", keys=None):
@@ -391,7 +389,7 @@ def test_a_stream_is_not_an_on_failure_destination():
         )
 
 
-def test_child_shards_are_read_after_their_parent(kinesis):
+def test_child_shards_are_read_after_their_parent(kinesis, new_stream):
     # Kinesis developer guide, resharding: "read the parent shard until you are done
     # ... before you read the child shards", which keeps each key's records in order.
     from tests.integration.conftest import EMULATOR
@@ -401,8 +399,7 @@ def test_child_shards_are_read_after_their_parent(kinesis):
             "moto keeps writing to the parent after SplitShard and never closes it; "
             "this test runs in the LocalStack suite"
         )
-    name = f"reshard-{uuid.uuid4().hex[:8]}"
-    create_stream(kinesis, name, 1)
+    name = new_stream(f"reshard-{uuid.uuid4().hex[:8]}", 1)
     keys = [f"key-{i % 10}" for i in range(20)]
     put(kinesis, name, 20, prefix="before", keys=keys)
     kinesis.split_shard(
