@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from streaming.config import MODEL_NAME, Settings
 from streaming.deadletter import dead_letter_event
 from streaming.deadletter import encode as encode_dead_letter
@@ -52,6 +54,8 @@ class BatchResult:
     not_dead_lettered: int = 0
     unreportable: int = 0
     duration_ms: float = 0.0
+    #: model monitoring figures of the batch (metric name -> value)
+    monitoring: dict[str, float] = field(default_factory=dict)
 
     def response(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -129,8 +133,11 @@ class RideDurationService:
             else:
                 rejections.append(item)
 
-        predictions = self.predict(rides)
+        x = feature_matrix(rides)
+        minutes = self.model.predictor.predict(x) if rides else np.empty(0)
+        predictions = self._prediction_events(rides, minutes.tolist())
         result = BatchResult(predictions, rejections, [], self.settings.test_run)
+        result.monitoring = batch_monitoring(self.model.predictor, x, minutes)
         if not self.settings.test_run:
             self._publish(result, rides, _time_left(context, self.settings.publish_time_reserve_s))
         result.duration_ms = (time.perf_counter() - started) * 1000.0
@@ -141,6 +148,9 @@ class RideDurationService:
         if not rides:
             return []
         minutes = self.model.predictor.predict(feature_matrix(rides)).tolist()
+        return self._prediction_events(rides, minutes)
+
+    def _prediction_events(self, rides: list[Ride], minutes: list[float]) -> list[dict[str, Any]]:
         name, version = self.model_name, self.version
         return [
             {
@@ -202,7 +212,7 @@ class RideDurationService:
     # -- logs and metrics ------------------------------------------------------
 
     def _observe(self, result: BatchResult) -> None:
-        from streaming.observability import COUNT, MILLISECONDS
+        from streaming.observability import COUNT, MILLISECONDS, NO_UNIT, PERCENT
 
         log, metrics = self._logger, self._metrics
         outcomes = result.publish_outcomes
@@ -222,6 +232,9 @@ class RideDurationService:
             ):
                 metrics.add_metric(name=name, unit=COUNT, value=value)
             metrics.add_metric(name="BatchLatency", unit=MILLISECONDS, value=result.duration_ms)
+            for name, value in result.monitoring.items():
+                unit = PERCENT if name == "UnknownZoneShare" else NO_UNIT
+                metrics.add_metric(name=name, unit=unit, value=value)
         if log is None:
             return
         for rej in result.rejections:
@@ -268,6 +281,25 @@ class RideDurationService:
                 "model_version": self.version,
             },
         )
+
+
+def batch_monitoring(predictor: Any, x: np.ndarray, minutes: np.ndarray) -> dict[str, float]:
+    """Per-batch figures that show drift before users notice it: the prediction
+    distribution, and the share of rides whose zones the model has never seen
+    (a new zone, or a producer sending wrong ids, moves it long before RMSE)."""
+    if len(minutes) == 0:
+        return {}
+    p50, p90 = np.percentile(minutes, [50, 90])
+    out = {
+        "PredictedMinutesMean": float(minutes.mean()),
+        "PredictedMinutesP50": float(p50),
+        "PredictedMinutesP90": float(p90),
+        "PredictedMinutesMax": float(minutes.max()),
+    }
+    unknown = getattr(predictor, "unknown_zones", None)
+    if unknown is not None:
+        out["UnknownZoneShare"] = float(unknown(x).mean() * 100.0)
+    return out
 
 
 @contextlib.contextmanager

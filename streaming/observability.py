@@ -24,3 +24,5 @@ metrics = Metrics(
 
 COUNT = MetricUnit.Count
 MILLISECONDS = MetricUnit.Milliseconds
+PERCENT = MetricUnit.Percent
+NO_UNIT = MetricUnit.NoUnit

@@ -148,6 +148,15 @@ class TreeTables:
         out += self.baseline[0]
         return out
 
+    def unknown_zones(self, x: np.ndarray) -> np.ndarray:
+        """True for rows whose pickup or drop-off zone the model has no category for."""
+        x = np.asarray(x, dtype=np.float64)
+        unknown_pu = len(self.masks_pu) - 1
+        unknown_do = len(self.masks_do) - 1
+        return (_zone_rows(x[:, 0], self.zone_rows_pu, unknown_pu) == unknown_pu) | (
+            _zone_rows(x[:, 1], self.zone_rows_do, unknown_do) == unknown_do
+        )
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in ARRAYS}
 

@@ -102,7 +102,12 @@ def test_mixed_batch_publishes_predictions_and_dead_letters(shipped_model):
     assert [d["sequenceNumber"] for d in letters] == [f"{100:056d}", f"{101:056d}"]
     for d in letters:
         assert_valid("dead_letter", d)
-    assert metrics.values | {"BatchLatency": 0} == {
+    counts = {
+        k: v
+        for k, v in metrics.values.items()
+        if not k.startswith(("PredictedMinutes", "UnknownZone"))
+    }
+    assert counts | {"BatchLatency": 0} == {
         "RecordsIn": 8,
         "Predicted": 6,
         "Rejected": 2,
@@ -264,3 +269,23 @@ def test_cyclic_gc_is_paused_for_the_batch_and_restored(shipped_model):
     with pytest.raises(RuntimeError):
         svc.handle({"Records": [make_record(COURSE_RIDE)]})
     assert gc.isenabled()  # restored even when the batch fails
+
+
+def test_model_monitoring_metrics(shipped_model):
+    metrics = RecordingMetrics()
+    known = [make_record(ride_event(i), seq=i + 1) for i in range(3)]
+    unknown = [
+        make_record(
+            {
+                "ride": {"PULocationID": 9999, "DOLocationID": 75, "trip_distance": 2.0},
+                "ride_id": 9,
+            },
+            seq=10,
+        )
+    ]
+    service(shipped_model, metrics=metrics, test_run=True).handle({"Records": known + unknown})
+    assert metrics.values["UnknownZoneShare"] == 25.0
+    minutes = np.array(expected_minutes(shipped_model, known + unknown))
+    assert metrics.values["PredictedMinutesMean"] == pytest.approx(minutes.mean())
+    assert metrics.values["PredictedMinutesMax"] == pytest.approx(minutes.max())
+    assert metrics.values["PredictedMinutesP50"] <= metrics.values["PredictedMinutesP90"]
