@@ -10,6 +10,8 @@ COMMANDS = {
     "run": ("streaming.esm.cli", "the local event source mapping: poll a stream, invoke a handler"),
     "send": ("streaming.send", "play TLC (or generated) rides into the input stream"),
     "tail": ("streaming.tail", "follow the predictions (and dead-letter) stream"),
+    "replay": ("streaming.replay", "re-send dead letters or discarded batches (fixed if asked)"),
+    "evaluate": ("streaming.evaluate", "RMSE of predictions against real durations, by hour/zone"),
 }
 
 

@@ -1,0 +1,177 @@
+"""``streaming evaluate``: join predictions with what really happened, by hour and zone.
+
+Predictions come from a JSON-lines file (``streaming tail --jsonl``) or straight
+from the predictions stream; the truth from a TLC month. Rides are joined on
+``ride_id`` = the trip's row in the cleaned month, which is how ``streaming
+send`` and ``make run`` number the rides they play. The report gives the RMSE
+overall, by pickup hour and by pickup zone (the worst ones), next to the model
+card's figure for an unseen month, and flags drift when the live RMSE is
+clearly worse - before users notice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: live RMSE above the model card's unseen-month RMSE by this factor = drift
+DRIFT_FACTOR = 1.15
+
+
+def predictions_from_jsonl(path: Path) -> Iterable[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                item = json.loads(line)
+                yield item.get("event", item)  # tail --jsonl wraps events; plain ones too
+
+
+def evaluate(
+    predictions: Iterable[dict[str, Any]],
+    trips: Any,
+    *,
+    zones: Any = None,
+    min_rides: int = 30,
+    worst: int = 10,
+    reference_rmse: float | None = None,
+) -> dict[str, Any]:
+    """RMSE of the predictions against the trips' real durations (joined on ride_id)."""
+    predicted: dict[int, float] = {}
+    for event in predictions:
+        pred = event.get("prediction") or {}
+        ride_id = pred.get("ride_id")
+        if isinstance(ride_id, int) and ride_id in trips.index:
+            predicted.setdefault(ride_id, float(pred["ride_duration"]))  # first of duplicates
+    if not predicted:
+        raise ValueError("no prediction matches a ride of this month (ride_id = row)")
+    joined = trips.loc[list(predicted)].copy()
+    joined["predicted"] = [predicted[i] for i in joined.index]
+    joined["error"] = joined["predicted"] - joined["duration"]
+
+    def rmse(frame: Any) -> float:
+        return float(np.sqrt(np.mean(frame["error"] ** 2)))
+
+    by_hour = [
+        {"hour": int(h), "rides": len(g), "rmse": rmse(g), "mean_error": float(g["error"].mean())}
+        for h, g in joined.groupby("pickup_hour")
+    ]
+    by_zone = []
+    for zone, g in joined.groupby("PULocationID"):
+        if len(g) >= min_rides:
+            name = None
+            if zones is not None and zone in zones.index:
+                name = f"{zones.at[zone, 'Borough']} / {zones.at[zone, 'Zone']}"
+            by_zone.append(
+                {
+                    "PULocationID": int(zone),
+                    "zone": name,
+                    "rides": len(g),
+                    "rmse": rmse(g),
+                    "mean_error": float(g["error"].mean()),
+                }
+            )
+    by_zone.sort(key=lambda z: -z["rmse"])
+    overall = rmse(joined)
+    report: dict[str, Any] = {
+        "rides": len(joined),
+        "rmse": overall,
+        "mean_error": float(joined["error"].mean()),
+        "by_hour": by_hour,
+        "worst_zones": by_zone[:worst],
+        "reference_rmse": reference_rmse,
+    }
+    if reference_rmse:
+        report["drift"] = overall > reference_rmse * DRIFT_FACTOR
+    return report
+
+
+def print_report(report: dict[str, Any], out: Any = sys.stdout) -> None:
+    ref = report["reference_rmse"]
+    line = (
+        f"{report['rides']} rides: RMSE {report['rmse']:.2f} min, mean error "
+        f"{report['mean_error']:+.2f} min"
+    )
+    if ref:
+        verdict = "DRIFT" if report["drift"] else "ok"
+        line += f" (model card, unseen month: {ref:.2f}) -> {verdict}"
+    print(line, file=out)
+    print("\nby pickup hour:  hour  rides   RMSE  mean error", file=out)
+    for h in report["by_hour"]:
+        print(
+            f"                 {h['hour']:>4} {h['rides']:>6} {h['rmse']:>6.2f} "
+            f"{h['mean_error']:>+10.2f}",
+            file=out,
+        )
+    print("\nworst pickup zones:", file=out)
+    for z in report["worst_zones"]:
+        print(
+            f"  {z['PULocationID']:>3} {z['zone'] or '':<45} {z['rides']:>5} rides "
+            f"RMSE {z['rmse']:.2f}",
+            file=out,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from streaming import tlc
+    from streaming.cli_common import add_aws_options, kinesis_client
+
+    p = argparse.ArgumentParser(
+        prog="streaming evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--predictions",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="predictions as JSON lines (e.g. from streaming tail --jsonl)",
+    )
+    src.add_argument("--stream", help="read the predictions stream from TRIM_HORIZON")
+    p.add_argument("--month", default="2023-02", help="TLC month with the real durations")
+    p.add_argument("--data-dir", type=Path, default=Path("data"))
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=Path("models"),
+        help="model directory whose card RMSE is the reference",
+    )
+    p.add_argument("--min-rides", type=int, default=30, help="per zone, to be listed")
+    p.add_argument("--json", action="store_true")
+    add_aws_options(p)
+    args = p.parse_args(argv)
+    trips, _ = tlc.load_trips(tlc.month_path(args.data_dir, args.month))
+    if args.predictions:
+        predictions: Iterable[dict[str, Any]] = predictions_from_jsonl(args.predictions)
+    else:
+        from streaming.esm.reader import StartingPosition
+        from streaming.replay import read_stream
+
+        predictions = (
+            json.loads(r["Data"])
+            for r in read_stream(kinesis_client(args), args.stream, StartingPosition())
+        )
+    zones = None
+    lookup = args.data_dir / "taxi_zone_lookup.csv"
+    if lookup.is_file():
+        import pandas as pd
+
+        zones = pd.read_csv(lookup).set_index("LocationID")
+    reference = None
+    meta = args.model / "metadata.json"
+    if meta.is_file():
+        reference = json.loads(meta.read_text())["metrics"].get("holdout_rmse")
+    report = evaluate(
+        predictions, trips, zones=zones, min_rides=args.min_rides, reference_rmse=reference
+    )
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_report(report)
+    return 0

@@ -1,0 +1,139 @@
+"""``streaming replay``: dead letters fixed and replayed become predictions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from streaming.config import Settings
+from streaming.esm.checkpoints import CheckpointStore
+from streaming.esm.destinations import parse_destination
+from streaming.handler import RideDurationService
+from streaming.publish import Entry, kinesis_sender, publish
+from streaming.replay import replay_on_failure_queue
+from tests.conftest import REPO
+from tests.integration.conftest import read_json, run_to_idle
+
+pytestmark = pytest.mark.integration
+
+
+def ride(i, distance, **extra):
+    return json.dumps(
+        {
+            "ride": {"PULocationID": 74, "DOLocationID": 75, "trip_distance": distance},
+            "ride_id": i,
+            **extra,
+        }
+    ).encode()
+
+
+def put(kinesis, stream, payloads):
+    entries = [Entry(d, f"k{i}", i) for i, d in enumerate(payloads)]
+    assert publish(kinesis_sender(kinesis), stream, entries).failed == []
+
+
+def cli(*args, endpoint):
+    env = {
+        "KINESIS_ENDPOINT_URL": endpoint,
+        "PATH": "/usr/bin:/bin",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "streaming", "replay", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_dead_letters_fixed_and_replayed_become_predictions(
+    shipped_model, kinesis, streams, moto_endpoint
+):
+    payloads = [ride(i, 1.5 + i) for i in range(5)]
+    payloads += [ride(100, "3.66"), ride(101, "12.1")]  # distance as a string
+    payloads += [ride(102, "7.5", padding="x" * 800_000)]  # too big to carry in a letter
+    payloads += [b"not json at all"]
+    put(kinesis, streams["input"], payloads)
+    svc = RideDurationService(
+        shipped_model,
+        Settings(
+            predictions_stream=streams["predictions"],
+            dead_letter_stream=streams["dead_letters"],
+            kinesis_endpoint_url=moto_endpoint,
+        ),
+    )
+    arn = kinesis.describe_stream_summary(StreamName=streams["input"])["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    checkpoints = CheckpointStore(None, arn)  # one mapping, running on: keeps its position
+    run_to_idle(kinesis, streams["input"], svc.handle, checkpoints=checkpoints)
+    letters = [d for _, d in read_json(kinesis, streams["dead_letters"])]
+    assert sorted(d["reason"] for d in letters) == ["invalid_json"] + ["invalid_trip_distance"] * 3
+    assert sum("data" not in d for d in letters) == 1  # the big one: size + sha256 only
+
+    args = [
+        "--dead-letters",
+        streams["dead_letters"],
+        "--to",
+        streams["input"],
+        "--reason",
+        "invalid_trip_distance",
+        "--source-stream",
+        streams["input"],
+        "--transform",
+        "tests.support.fixes:distance_as_number",
+    ]
+    preview = cli(*args, "--dry-run", endpoint=moto_endpoint)
+    assert preview["selected"] == 3 and preview["replayed"] == 0
+    report = cli(*args, endpoint=moto_endpoint)
+    assert report == {
+        "selected": 3,
+        "replayed": 3,
+        "skipped": 0,
+        "unrecoverable": 0,
+        "failed": 0,
+        "by_reason": {"invalid_trip_distance": 3},
+        "dry_run": False,
+    }
+
+    run_to_idle(kinesis, streams["input"], svc.handle, checkpoints=checkpoints)  # picks them up
+    predicted = {o["prediction"]["ride_id"] for _, o in read_json(kinesis, streams["predictions"])}
+    assert predicted == {0, 1, 2, 3, 4, 100, 101, 102}
+    # the invalid_json letter was not selected: still only in the dead-letter stream
+    assert len(read_json(kinesis, streams["dead_letters"])) == 4
+
+
+def test_on_failure_queue_batches_are_re_read_and_replayed(
+    kinesis, streams, moto_endpoint, new_stream
+):
+    import boto3
+
+    session = boto3.session.Session(region_name="us-east-1")
+    sqs = session.client("sqs", endpoint_url=moto_endpoint)
+    url = sqs.create_queue(QueueName=f"onfail-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    destination = parse_destination(
+        url, session=session, endpoint_url=moto_endpoint, mapping_id="t"
+    )
+    put(kinesis, streams["input"], [ride(i, 2.0) for i in range(6)])
+
+    def down(event, context):  # an outage longer than the retries
+        raise ConnectionError("output unavailable")
+
+    run_to_idle(kinesis, streams["input"], down, max_retries=0, destination=destination)
+    replay_to = new_stream(f"replayed-{uuid.uuid4().hex[:6]}", 1)
+    report = replay_on_failure_queue(kinesis, sqs, url, streams["input"], replay_to, delete=True)
+    assert report.replayed == 6 and report.unrecoverable == 0
+    replayed = sorted(d["ride_id"] for _, d in read_json(kinesis, replay_to))
+    assert replayed == list(range(6))
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages") is None
