@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test test-unit test-integration test-localstack train bench load profile lint format clean
+.PHONY: venv run test test-unit test-integration test-localstack train bench load profile package build-RideDurationFunction deploy lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,38 @@ profile: venv
 load: venv
 	$(PY) -m bench.load
 
+## make package [ARCH=arm64]: the deployable zip, built here without Docker -> dist/
+ARCH           ?= x86_64
+LAMBDA_PYTHON  := 3.12
+LAMBDA_PLATFORM = $(if $(filter arm64,$(ARCH)),manylinux_2_28_aarch64,manylinux_2_28_x86_64)
+PACKAGE_DIR    := build/function-$(ARCH)
+PACKAGE_ZIP    := dist/ride-duration-$(ARCH).zip
+
+package: venv
+	rm -rf $(PACKAGE_DIR) $(PACKAGE_ZIP)
+	$(MAKE) --no-print-directory build-RideDurationFunction ARTIFACTS_DIR=$(PACKAGE_DIR)
+	mkdir -p dist
+	cd $(PACKAGE_DIR) && $(CURDIR)/$(PY) -m zipfile -c $(CURDIR)/$(PACKAGE_ZIP) .
+	$(PY) -m streaming.package_report $(PACKAGE_DIR) $(PACKAGE_ZIP)
+
+## sam build calls this target (template.yaml: BuildMethod makefile) with ARTIFACTS_DIR set:
+## Linux wheels for the Lambda runtime's Python, fetched with pip --platform (no Docker).
+build-RideDurationFunction:
+	$(PY) -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)" \
+	  --platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
+	  --only-binary=:all: --no-compile -r requirements-lambda.txt
+	cp -r streaming lambda_function.py "$(ARTIFACTS_DIR)/"
+	mkdir -p "$(ARTIFACTS_DIR)/models"
+	cp models/metadata.json models/model.npz "$(ARTIFACTS_DIR)/models/"
+	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
+
+## make deploy STAGE=dev: sam build + sam deploy (needs the SAM CLI and AWS credentials)
+STAGE ?= dev
+deploy:
+	sam build --template template.yaml
+	sam deploy --stack-name ride-duration-$(STAGE) --resolve-s3 --capabilities CAPABILITY_IAM \
+	  --parameter-overrides Stage=$(STAGE) Architecture=$(ARCH) --no-fail-on-empty-changeset
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -57,4 +89,4 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .localstack .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .localstack .pytest_cache .ruff_cache *.egg-info build dist

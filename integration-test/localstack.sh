@@ -143,4 +143,5 @@ fi
 
 STREAMING_TEST_ENDPOINT=$ENDPOINT STREAMING_TEST_EMULATOR=localstack \
   "$PY" -m pytest tests/integration --deselect tests/integration/test_demo.py \
+  --deselect tests/integration/test_package.py \
   -p no:cacheprovider -q -rs "$@"

@@ -1,0 +1,76 @@
+"""``make package``: the zip builds here (no Docker) and runs on Lambda's Python 3.12."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import platform
+import shutil
+import subprocess
+import zipfile
+
+import pytest
+
+from tests.conftest import COURSE_RIDE, REPO, make_record
+
+pytestmark = pytest.mark.integration
+
+
+def python312() -> str:
+    candidates = [os.environ.get("PYTHON312", "")]
+    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False)
+    if shutil.which("pyenv") and root.returncode == 0:
+        candidates += sorted(glob.glob(f"{root.stdout.strip()}/versions/3.12*/bin/python3.12"))
+    candidates.append(shutil.which("python3.12") or "")
+    for path in candidates:
+        if (
+            path
+            and subprocess.run(
+                [path, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
+                capture_output=True,
+                check=False,
+            ).returncode
+            == 0
+        ):
+            return path
+    if os.environ.get("CI") == "true":
+        pytest.fail("Python 3.12 (the Lambda runtime's) is needed in CI to try the package")
+    pytest.skip("no Python 3.12 here to import the package with")
+
+
+def test_package_builds_and_the_packaged_function_runs(tmp_path):
+    if platform.machine() != "x86_64":
+        pytest.skip("the packaged wheels are x86_64; this machine cannot import them")
+    proc = subprocess.run(
+        ["make", "package"], cwd=REPO, capture_output=True, text=True, check=False, timeout=900
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "MB zipped" in proc.stdout and "MB unzipped" in proc.stdout
+    archive = REPO / "dist" / "ride-duration-x86_64.zip"
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+        zf.extractall(tmp_path / "task")
+    assert {"lambda_function.py", "models/model.npz", "streaming/handler.py"} <= names
+    assert not any(n.startswith(("sklearn/", "scipy/", "pandas/")) for n in names)
+    assert sum(i.file_size for i in zipfile.ZipFile(archive).infolist()) < 250_000_000
+
+    # As Lambda runs it: Python 3.12, only the package on the path (-I: no site, no cwd).
+    event = {"Records": [make_record(COURSE_RIDE)]}
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import lambda_function; "
+        "print(json.dumps(lambda_function.lambda_handler(json.loads(sys.argv[2]))))"
+    )
+    run = subprocess.run(
+        [python312(), "-I", "-c", code, str(tmp_path / "task"), json.dumps(event)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"TEST_RUN": "True", "AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ["PATH"]},
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    response = json.loads(run.stdout.strip().splitlines()[-1])
+    [prediction] = response["predictions"]
+    assert prediction["prediction"]["ride_id"] == 256
+    assert 1 < prediction["prediction"]["ride_duration"] < 60
