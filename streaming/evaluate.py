@@ -1,9 +1,12 @@
 """``streaming evaluate``: join predictions with what really happened, by hour and zone.
 
 Predictions come from a JSON-lines file (``streaming tail --jsonl``) or straight
-from the predictions stream; the truth from a TLC month. Rides are joined on
-``ride_id`` = the trip's row in the cleaned month, which is how ``streaming
-send`` and ``make run`` number the rides they play. The report gives the RMSE
+from the predictions stream. The truth comes from ``--actuals`` (a CSV or
+parquet file of the app's finished rides: ``ride_id`` and ``duration`` in
+minutes, or ``pickup_datetime`` and ``dropoff_datetime``; ``PULocationID`` for
+the zone breakdown) or from a TLC month, joined on ``ride_id`` = the trip's row
+in the cleaned month - how ``streaming send`` and ``make run`` number the rides
+they play. The report gives the RMSE
 overall, by pickup hour and by pickup zone (the worst ones), next to the model
 card's figure for an unseen month, and flags drift when the live RMSE is
 clearly worse - before users notice.
@@ -32,6 +35,20 @@ def predictions_from_jsonl(path: Path) -> Iterable[dict[str, Any]]:
                 yield item.get("event", item)  # tail --jsonl wraps events; plain ones too
 
 
+def actuals_frame(path: Path) -> Any:
+    """The app's finished rides, indexed by ride_id, with ``duration`` in minutes."""
+    import pandas as pd
+
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if "duration" not in frame:
+        pickup = pd.to_datetime(frame["pickup_datetime"])
+        frame["duration"] = (
+            pd.to_datetime(frame["dropoff_datetime"]) - pickup
+        ).dt.total_seconds() / 60.0
+        frame["pickup_hour"] = pickup.dt.hour
+    return frame.set_index("ride_id")
+
+
 def evaluate(
     predictions: Iterable[dict[str, Any]],
     trips: Any,
@@ -46,10 +63,10 @@ def evaluate(
     for event in predictions:
         pred = event.get("prediction") or {}
         ride_id = pred.get("ride_id")
-        if isinstance(ride_id, int) and ride_id in trips.index:
+        if isinstance(ride_id, int | str) and ride_id in trips.index:
             predicted.setdefault(ride_id, float(pred["ride_duration"]))  # first of duplicates
     if not predicted:
-        raise ValueError("no prediction matches a ride of this month (ride_id = row)")
+        raise ValueError("no prediction's ride_id matches a ride of the actuals")
     joined = trips.loc[list(predicted)].copy()
     joined["predicted"] = [predicted[i] for i in joined.index]
     joined["error"] = joined["predicted"] - joined["duration"]
@@ -57,12 +74,20 @@ def evaluate(
     def rmse(frame: Any) -> float:
         return float(np.sqrt(np.mean(frame["error"] ** 2)))
 
-    by_hour = [
-        {"hour": int(h), "rides": len(g), "rmse": rmse(g), "mean_error": float(g["error"].mean())}
-        for h, g in joined.groupby("pickup_hour")
-    ]
+    by_hour = []
+    if "pickup_hour" in joined:
+        by_hour = [
+            {
+                "hour": int(h),
+                "rides": len(g),
+                "rmse": rmse(g),
+                "mean_error": float(g["error"].mean()),
+            }
+            for h, g in joined.groupby("pickup_hour")
+        ]
     by_zone = []
-    for zone, g in joined.groupby("PULocationID"):
+    zone_groups = joined.groupby("PULocationID") if "PULocationID" in joined else []
+    for zone, g in zone_groups:
         if len(g) >= min_rides:
             name = None
             if zones is not None and zone in zones.index:
@@ -134,7 +159,19 @@ def main(argv: list[str] | None = None) -> int:
         help="predictions as JSON lines (e.g. from streaming tail --jsonl)",
     )
     src.add_argument("--stream", help="read the predictions stream from TRIM_HORIZON")
-    p.add_argument("--month", default="2023-02", help="TLC month with the real durations")
+    truth = p.add_mutually_exclusive_group()
+    truth.add_argument(
+        "--actuals",
+        type=Path,
+        metavar="FILE",
+        help="CSV/parquet of finished rides: ride_id + duration (or pickup_ and "
+        "dropoff_datetime) [+ PULocationID]",
+    )
+    truth.add_argument(
+        "--month",
+        default="2023-02",
+        help="TLC month whose row numbers are the ride ids (send, make run)",
+    )
     p.add_argument("--data-dir", type=Path, default=Path("data"))
     p.add_argument(
         "--model",
@@ -146,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     add_aws_options(p)
     args = p.parse_args(argv)
-    trips, _ = tlc.load_trips(tlc.month_path(args.data_dir, args.month))
+    if args.actuals:
+        trips = actuals_frame(args.actuals)
+    else:
+        trips, _ = tlc.load_trips(tlc.month_path(args.data_dir, args.month))
     if args.predictions:
         predictions: Iterable[dict[str, Any]] = predictions_from_jsonl(args.predictions)
     else:

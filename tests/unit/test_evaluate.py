@@ -69,3 +69,35 @@ def test_cli_reads_tail_jsonl(shipped_model, holdout_trips, tmp_path, capsys):
     assert main(["--predictions", str(path), "--data-dir", str(DATA), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["rides"] == 500 and report["drift"] is False
+
+
+def test_actuals_file_of_the_app(shipped_model, holdout_trips, tmp_path, capsys):
+    sample = holdout_trips.sample(n=400, random_state=7)
+    minutes = shipped_model.predictor.predict(tlc.features_of(sample))
+    ids = [f"app-{i}" for i in range(len(sample))]
+    path = tmp_path / "predictions.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps({"prediction": {"ride_duration": float(m), "ride_id": i}})
+            for i, m in zip(ids, minutes, strict=True)
+        )
+    )
+    actuals = pd.DataFrame(
+        {
+            "ride_id": ids,
+            "PULocationID": sample["PULocationID"].to_numpy(),
+            "pickup_datetime": sample["pickup_datetime"].to_numpy(),
+            "dropoff_datetime": (
+                sample["pickup_datetime"] + pd.to_timedelta(sample["duration"], unit="min")
+            ).to_numpy(),
+        }
+    )
+    actuals.to_csv(tmp_path / "actuals.csv", index=False)
+    assert (
+        main(["--predictions", str(path), "--actuals", str(tmp_path / "actuals.csv"), "--json"])
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    direct = float(np.sqrt(np.mean((minutes - sample["duration"].to_numpy()) ** 2)))
+    assert report["rides"] == 400 and np.isclose(report["rmse"], direct, atol=1e-6)
+    assert sum(h["rides"] for h in report["by_hour"]) == 400
