@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test test-unit test-integration test-localstack train bench load profile package build-RideDurationFunction deploy lint format clean
+.PHONY: venv run test test-unit test-integration test-localstack train bench bench-modes load profile package build-RideDurationFunction deploy lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ train: venv
 ## make bench: ours vs the course baseline, side by side -> bench/RESULTS.md
 bench: venv
 	$(PY) -m bench.run
+
+## make bench-modes: batch scoring (rows/s) and the web service (requests/s, p99) -> bench/MODES.md
+bench-modes: venv
+	$(PY) -m bench.modes
 
 ## make profile: where a 10,000-record batch spends its time (pyinstrument)
 profile: venv

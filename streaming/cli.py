@@ -12,6 +12,8 @@ COMMANDS = {
     "tail": ("streaming.tail", "follow the predictions (and dead-letter) stream"),
     "replay": ("streaming.replay", "re-send dead letters or discarded batches (fixed if asked)"),
     "evaluate": ("streaming.evaluate", "RMSE of predictions against real durations, by hour/zone"),
+    "score": ("streaming.score", "batch scoring: a TLC parquet or JSON-lines file -> parquet"),
+    "serve": ("streaming.serve", "the web service: POST /predict, GET /health, /openapi.json"),
 }
 
 

@@ -103,6 +103,15 @@ class RecordRef:
         value = self.record.get("eventSourceARN")
         return value if isinstance(value, str) else None
 
+    @classmethod
+    def standalone(cls, index: int, arrival_timestamp: float | None = None) -> RecordRef:
+        """A ref for an event that did not come from Kinesis (a file row, an HTTP request):
+        its position is ``index``; ``arrival_timestamp`` stands in for the arrival time."""
+        kinesis = (
+            {} if arrival_timestamp is None else {"approximateArrivalTimestamp": arrival_timestamp}
+        )
+        return cls(index, {"kinesis": kinesis})
+
     def user_record(self, sub_sequence_number: int, partition_key: str) -> RecordRef:
         """The ref of one user record of a KPL aggregate in this record."""
         return RecordRef(self.index, self.record, sub_sequence_number, partition_key)
@@ -203,6 +212,19 @@ def _decode_one(raw: bytes, ref: RecordRef, data: str | None) -> Ride | Rejectio
     except _Invalid as exc:
         original = data if data is not None else base64.b64encode(raw).decode("ascii")
         return Rejection(exc.reason, exc.detail, ref, original)
+
+
+def validate_event(payload: Any, ref: RecordRef) -> Ride | Rejection:
+    """Validate an already-decoded ride event (batch files, HTTP): the handler's rules."""
+    try:
+        return validate_ride(payload, ref)
+    except _Invalid as exc:
+        return Rejection(exc.reason, exc.detail, ref, None)
+
+
+def decode_json(raw: bytes, ref: RecordRef) -> Ride | Rejection:
+    """UTF-8 JSON bytes -> a validated ride (JSON-lines files, HTTP bodies)."""
+    return _decode_one(raw, ref, None)
 
 
 def decode_payload(raw: bytes) -> Any:

@@ -117,6 +117,21 @@ def test_dockerfile_handler_exists():
     assert "lambda_handler" in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
 
 
+def test_web_service_dockerfile():
+    text = (REPO / "web-service/Dockerfile").read_text().replace("\\\n", " ")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    [base] = [ln for ln in lines if ln.startswith("FROM")]
+    assert re.fullmatch(r"FROM python:3\.12\.\d+-slim(-\w+)?", base), base
+    sources = [s for ln in lines if ln.startswith("COPY") for s in ln.split()[1:-1]]
+    ignore = (REPO / ".dockerignore").read_text().splitlines()  # one context: the repo
+    for source in sources:
+        assert (REPO / source).exists(), f"web-service/Dockerfile copies missing {source}"
+        assert f"!{source}" in ignore, f".dockerignore hides {source}"
+    cmd = next(ln for ln in lines if ln.startswith("CMD"))
+    assert '"serve"' in cmd and '"0.0.0.0"' in cmd and '"9696"' in cmd
+    assert any(ln.startswith("USER ") and "root" not in ln for ln in lines)
+
+
 def test_lambda_requirements_are_runtime_only_and_match_the_constraints():
     def pins(path):
         out = {}
@@ -128,6 +143,8 @@ def test_lambda_requirements_are_runtime_only_and_match_the_constraints():
         return out
 
     lam, constraints = pins("requirements-lambda.txt"), pins("constraints.txt")
+    web = pins("web-service/requirements.txt")
+    assert web and all(constraints.get(name) == version for name, version in web.items())
     assert {"numpy", "boto3", "aws-lambda-powertools", "tzdata"} <= set(lam)
     assert not {"scikit-learn", "scipy", "pandas", "pyarrow", "onnxruntime"} & set(lam)
     for name, version in lam.items():

@@ -1,0 +1,170 @@
+"""``make bench-modes``: batch scoring and the web service, measured -> bench/MODES.md.
+
+1. ``streaming score`` on a whole TLC month (2023-02, 64,809 rows), parquet to
+   parquet, several rounds: rows/s.
+2. ``streaming serve`` (gunicorn, 2 workers x 4 threads) under concurrent load on
+   loopback: client processes with keep-alive connections send real rides for a
+   fixed time; requests/s and the latency distribution.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import common
+
+common.ensure_path()
+
+
+def score_month(rounds: int) -> dict[str, float]:
+    rates = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(rounds):
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "streaming",
+                    "score",
+                    "--input",
+                    str(common.REPO / "data/green_tripdata_2023-02.parquet"),
+                    "--output",
+                    f"{tmp}/out.parquet",
+                    "--quiet",
+                ],
+                cwd=common.REPO,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rates.append(json.loads(proc.stdout.strip().splitlines()[-1])["rows_per_s"])
+    return {"rows_per_s": statistics.median(rates), "rows": 64_809}
+
+
+def _client(port: int, bodies: list[bytes], seconds: float, threads: int, out) -> None:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def worker(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine = []
+        i = offset
+        stop_at = time.monotonic() + seconds
+        while time.monotonic() < stop_at:
+            body = bodies[i % len(bodies)]
+            t0 = time.perf_counter()
+            conn.request(
+                "POST", "/predict", body=body, headers={"Content-Type": "application/json"}
+            )
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - t0)
+            if response.status != 200:
+                with lock:
+                    errors[0] += 1
+            i += threads
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    out.put((latencies, errors[0]))
+
+
+def serve_load(seconds: float, processes: int, threads: int) -> dict[str, float]:
+    from tests.support.web import start_server
+
+    rides = common.ride_payloads(2000, seed=13)
+    bodies = [data for data, _ in rides]
+    proc, port = start_server()
+    try:
+        queue: multiprocessing.Queue = multiprocessing.Queue()
+        clients = [
+            multiprocessing.Process(target=_client, args=(port, bodies, seconds, threads, queue))
+            for _ in range(processes)
+        ]
+        started = time.perf_counter()
+        for c in clients:
+            c.start()
+        results = [queue.get() for _ in clients]
+        for c in clients:
+            c.join()
+        wall = time.perf_counter() - started
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    latencies = sorted(x for lat, _ in results for x in lat)
+    errors = sum(e for _, e in results)
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": wall,
+        "requests_per_s": len(latencies) / wall,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] * 1000,
+        "concurrency": processes * threads,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--out", type=Path, default=common.REPO / "bench" / "MODES.md")
+    args = ap.parse_args(argv)
+    s = score_month(args.rounds)
+    w = serve_load(args.seconds, args.processes, args.threads)
+    m = common.machine()
+    score_row = (
+        f"| `streaming score`, a whole TLC month (2023-02, {s['rows']:,} rows), "
+        f"parquet -> parquet | **{s['rows_per_s']:,.0f} rows/s** (median of "
+        f"{args.rounds}) |"
+    )
+    serve_row = (
+        f"| `streaming serve` (gunicorn, 2 workers x 4 threads), "
+        f"{w['concurrency']} concurrent keep-alive clients, {args.seconds:.0f} s | "
+        f"**{w['requests_per_s']:,.0f} requests/s**, p50 {w['p50_ms']:.1f} ms, "
+        f"p99 {w['p99_ms']:.1f} ms, {w['errors']} errors in {w['requests']:,} "
+        "requests |"
+    )
+    text = f"""# Batch scoring and web service
+
+Reproduce with `make bench-modes`. Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC}.
+
+| mode | figure |
+|---|---|
+{score_row}
+{serve_row}
+
+The clients run on the same {m["cores"]} cores as the server (loopback), so the web
+figures include the load generator's own CPU.
+
+Machine: {m["cpu"]}, {m["cores"]} cores; Python {m["python"]}; {m["versions"]}.
+"""
+    args.out.write_text(text)
+    print(text)
+    return 0 if w["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

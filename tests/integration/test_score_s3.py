@@ -1,0 +1,85 @@
+"""``streaming score`` between S3 objects (moto S3 over HTTP)."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+
+import boto3
+import pandas as pd
+import pytest
+
+from streaming.score import main
+from tests.conftest import DATA
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def s3(moto_endpoint, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    client = boto3.client("s3")
+    bucket = f"scores-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    return client, bucket
+
+
+def test_parquet_in_s3_to_parquet_in_s3(s3, capsys, shipped_model):
+    client, bucket = s3
+    client.upload_file(str(DATA / "green_tripdata_2023-02.parquet"), bucket, "in/feb.parquet")
+    assert (
+        main(
+            [
+                "--input",
+                f"s3://{bucket}/in/feb.parquet",
+                "--output",
+                f"s3://{bucket}/out/feb.parquet",
+                "--chunk-rows",
+                "20000",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 64809 and summary["predicted"] + summary["rejected"] == 64809
+    body = client.get_object(Bucket=bucket, Key="out/feb.parquet")["Body"].read()
+    out = pd.read_parquet(io.BytesIO(body))
+    assert len(out) == summary["predicted"]
+    assert (out["model_version"] == shipped_model.version).all()
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "out/feb.rejected.parquet" in keys
+
+
+def test_json_lines_streamed_from_s3(s3, capsys):
+    client, bucket = s3
+    lines = "\n".join(
+        json.dumps(
+            {
+                "ride": {"PULocationID": 74, "DOLocationID": 75, "trip_distance": 1.0 + i},
+                "ride_id": i,
+            }
+        )
+        for i in range(2500)
+    )
+    client.put_object(Bucket=bucket, Key="rides.jsonl", Body=lines.encode())
+    assert (
+        main(
+            [
+                "--input",
+                f"s3://{bucket}/rides.jsonl",
+                "--output",
+                f"s3://{bucket}/scored.parquet",
+                "--chunk-rows",
+                "1000",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    # no pickup time in these events and no Kinesis arrival: rejected, with the reason
+    assert summary["rejected"] == 2500
+    body = client.get_object(Bucket=bucket, Key="scored.rejected.parquet")["Body"].read()
+    assert set(pd.read_parquet(io.BytesIO(body))["reason"]) == {"missing_event_time"}

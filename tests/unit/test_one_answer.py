@@ -1,0 +1,67 @@
+"""The same 1,000 real rides through the stream handler, batch scoring and the web service:
+the three deployment modes must give the same prediction, to the last bit."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from streaming.config import Settings
+from streaming.handler import RideDurationService
+from streaming.score import score
+from tests.conftest import make_record
+from tests.support.web import call
+
+
+def test_handler_score_and_serve_agree(shipped_model, holdout_trips, server, tmp_path):
+    sample = holdout_trips.sample(n=1000, random_state=9)
+    events = [
+        {
+            "ride": {
+                "PULocationID": int(r.PULocationID),
+                "DOLocationID": int(r.DOLocationID),
+                "trip_distance": float(r.trip_distance),
+                "pickup_datetime": r.pickup_datetime.isoformat(),
+            },
+            "ride_id": int(i),
+        }
+        for i, r in zip(sample.index, sample.itertuples(), strict=True)
+    ]
+
+    # 1. the stream: one Lambda batch, TEST_RUN
+    handler = RideDurationService(shipped_model, Settings(test_run=True))
+    response = handler.handle(
+        {"Records": [make_record(e, seq=n + 1) for n, e in enumerate(events)]}
+    )
+    stream = {
+        p["prediction"]["ride_id"]: p["prediction"]["ride_duration"]
+        for p in response["predictions"]
+    }
+
+    # 2. batch scoring: the same events as JSON lines
+    source = tmp_path / "rides.jsonl"
+    source.write_text("\n".join(json.dumps(e) for e in events))
+    stats = score(
+        shipped_model,
+        str(source),
+        str(tmp_path / "scored.parquet"),
+        str(tmp_path / "rejected.parquet"),
+        progress=False,
+    )
+    assert stats.predicted == 1000 and stats.rejected == 0
+    scored_frame = pd.read_parquet(tmp_path / "scored.parquet")
+    scored = dict(
+        zip(scored_frame["ride_id"].astype(int), scored_frame["predicted_duration"], strict=True)
+    )
+
+    # 3. the web service over HTTP
+    served = {}
+    for e in events:
+        status, answer = call("POST", "/predict", e, port=server)
+        assert status == 200
+        served[answer["ride_id"]] = answer["duration"]
+
+    assert len(stream) == len(scored) == len(served) == 1000
+    assert stream == scored == served  # exactly equal floats, ride by ride
+    assert len(set(stream.values())) > 500  # real, varied predictions
