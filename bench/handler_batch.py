@@ -20,33 +20,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from streaming import tlc  # noqa: E402
+from bench import common  # noqa: E402
 from streaming.config import Settings  # noqa: E402
 from streaming.events import Ride, decode_records  # noqa: E402
 from streaming.features import feature_matrix  # noqa: E402
 from streaming.handler import RideDurationService  # noqa: E402
-from streaming.kinesis_event import lambda_event  # noqa: E402
 from streaming.model import load_model  # noqa: E402
 
 
 def build_event(n: int) -> dict:
-    trips, _ = tlc.load_trips(tlc.month_path(REPO / "data", "2023-02"))
-    sample = trips.sample(n=n, random_state=0, replace=n > len(trips))
-    records = [
-        {
-            "Data": json.dumps(e).encode(),
-            "PartitionKey": str(e["ride_id"]),
-            "SequenceNumber": str(10**20 + i),
-            "ApproximateArrivalTimestamp": 1_676_000_000.0 + i,
-        }
-        for i, e in enumerate(tlc.ride_events(sample))
-    ]
-    return lambda_event(
-        records,
-        shard_id="shardId-000000000000",
-        stream_arn="arn:aws:kinesis:us-east-1:000000000000:stream/ride_events",
-        region="us-east-1",
-    )
+    return common.lambda_event(common.ride_payloads(n))
 
 
 def main() -> int:

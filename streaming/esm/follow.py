@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from streaming.esm.reader import ShardReader, StartingPosition, list_shards, parents
+from streaming.esm.reader import ShardReader, StartingPosition, list_shards, ready_shards
 
 LOG = logging.getLogger("streaming.tail")
 
@@ -38,15 +38,10 @@ class Follower:
 
     def _refresh(self) -> None:
         shards = list_shards(self.client, self.stream)
-        known = {s["ShardId"] for s in shards}
-        for shard in shards:
-            sid = shard["ShardId"]
-            if sid in self.readers or sid in self.finished:
+        for sid, is_child in ready_shards(shards, self.finished.__contains__):
+            if sid in self.readers:
                 continue
-            if any(p in known and p not in self.finished for p in parents(shard)):
-                continue
-            had_parent = any(p in known for p in parents(shard))
-            start = StartingPosition() if had_parent else self.start
+            start = StartingPosition() if is_child else self.start
             self.readers[sid] = ShardReader(self.client, self.stream, sid, start)
         self._next_refresh = self.clock() + self.refresh_s
 

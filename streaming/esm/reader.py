@@ -13,6 +13,7 @@ reshard (Kinesis developer guide, *Resharding, scaling and parallel processing*)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -121,3 +122,20 @@ def list_shards(client: Any, stream: str) -> list[dict[str, Any]]:
 def parents(shard: dict[str, Any]) -> list[str]:
     """The shard's parents: one after a split, two after a merge, none at creation."""
     return [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if p]
+
+
+def ready_shards(
+    shards: list[dict[str, Any]], finished: Callable[[str], bool]
+) -> Iterator[tuple[str, bool]]:
+    """Shards that may be read now: not finished, and every parent still in the stream
+    finished. Yields (shard id, whether it has such a parent) - a child reads from its
+    start (TRIM_HORIZON); a shard without one uses the configured starting position."""
+    known = {s["ShardId"] for s in shards}
+    for shard in shards:
+        shard_id = shard["ShardId"]
+        if finished(shard_id):
+            continue
+        present = [p for p in parents(shard) if p in known]
+        if any(not finished(p) for p in present):
+            continue
+        yield shard_id, bool(present)

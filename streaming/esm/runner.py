@@ -48,7 +48,7 @@ from streaming.esm.destinations import (
     Failure,
 )
 from streaming.esm.outcome import BatchFailure, PartialFailure, Success, classify
-from streaming.esm.reader import ShardReader, StartingPosition, list_shards, parents
+from streaming.esm.reader import ShardReader, StartingPosition, list_shards, ready_shards
 from streaming.kinesis_event import lambda_record
 from streaming.lambda_context import LocalContext
 
@@ -168,21 +168,13 @@ class EventSourceMapping:
 
     def refresh_shards(self) -> None:
         """Start every shard whose parents are finished (children wait for parents)."""
-        all_shards = list_shards(self.client, self.stream)
-        known = {s["ShardId"] for s in all_shards}
-        for shard in all_shards:
-            shard_id = shard["ShardId"]
-            if shard_id in self.shards or self.checkpoints.get(shard_id).finished:
+        shards = list_shards(self.client, self.stream)
+        for shard_id, is_child in ready_shards(
+            shards, lambda sid: self.checkpoints.get(sid).finished
+        ):
+            if shard_id in self.shards:
                 continue
-            waiting = [
-                p for p in parents(shard) if p in known and not self.checkpoints.get(p).finished
-            ]
-            if waiting:
-                continue
-            # A child of a shard we finished reads from its start; others from the
-            # mapping's starting position (or their checkpoint).
-            had_parent = any(p in known for p in parents(shard))
-            start = StartingPosition() if had_parent else self.config.starting_position
+            start = StartingPosition() if is_child else self.config.starting_position
             checkpoint = self.checkpoints.get(shard_id).sequence_number
             reader = ShardReader(self.client, self.stream, shard_id, start, checkpoint)
             self.shards[shard_id] = ShardState(shard_id, reader)
