@@ -143,13 +143,6 @@ class RideDurationService:
         result.duration_ms = (time.perf_counter() - started) * 1000.0
         return result
 
-    def predict(self, rides: list[Ride]) -> list[dict[str, Any]]:
-        """One vectorised prediction for the whole batch -> course-shaped events."""
-        if not rides:
-            return []
-        minutes = self.model.predictor.predict(feature_matrix(rides)).tolist()
-        return self._prediction_events(rides, minutes)
-
     def _prediction_events(self, rides: list[Ride], minutes: list[float]) -> list[dict[str, Any]]:
         name, version = self.model_name, self.version
         return [

@@ -1,15 +1,14 @@
-"""Small Kinesis helpers shared by the demo, the tests and (later) the local runner.
-
-Stream creation that waits for ACTIVE, and a reader that drains every shard
-from TRIM_HORIZON. These are tooling, not the Lambda hot path.
+"""Small Kinesis helpers for the tools and tests: stream creation that waits for ACTIVE,
+and reading a whole stream once. Not the Lambda hot path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
+
+from streaming.esm.reader import ShardReader, StartingPosition, list_shards
 
 
 def create_stream(client: Any, name: str, shards: int, *, timeout_s: float = 30.0) -> str:
@@ -31,43 +30,16 @@ def wait_active(client: Any, name: str, *, timeout_s: float = 30.0) -> str:
         time.sleep(0.1)
 
 
-def shard_ids(client: Any, stream: str) -> list[str]:
-    shards: list[str] = []
-    kwargs: dict[str, Any] = {"StreamName": stream}
-    while True:
-        page = client.list_shards(**kwargs)
-        shards.extend(s["ShardId"] for s in page["Shards"])
-        token = page.get("NextToken")
-        if not token:
-            return shards
-        kwargs = {"NextToken": token}
-
-
-def iter_shard(
-    client: Any, stream: str, shard_id: str, *, limit: int = 1000, **position: Any
-) -> Iterator[list[dict[str, Any]]]:
-    """Yield batches of records of one shard until it is drained (caught up, nothing new).
-
-    ``position`` defaults to TRIM_HORIZON; pass ``ShardIteratorType`` and
-    ``StartingSequenceNumber`` to start elsewhere.
-    """
-    position = position or {"ShardIteratorType": "TRIM_HORIZON"}
-    iterator = client.get_shard_iterator(StreamName=stream, ShardId=shard_id, **position)[
-        "ShardIterator"
-    ]
-    while iterator:
-        page = client.get_records(ShardIterator=iterator, Limit=limit)
-        if page["Records"]:
-            yield page["Records"]
-        elif page.get("MillisBehindLatest", 0) == 0:
-            return
-        iterator = page.get("NextShardIterator")
-
-
-def read_all(client: Any, stream: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every record of every shard, as (shard id, record)."""
+def read_all(
+    client: Any, stream: str, start: StartingPosition | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every record of every shard, from ``start`` (TRIM_HORIZON) to now, as (shard, record)."""
     out: list[tuple[str, dict[str, Any]]] = []
-    for shard in shard_ids(client, stream):
-        for batch in iter_shard(client, stream, shard):
-            out.extend((shard, r) for r in batch)
+    for shard in list_shards(client, stream):
+        reader = ShardReader(client, stream, shard["ShardId"], start or StartingPosition())
+        while True:
+            result = reader.read()
+            out.extend((shard["ShardId"], r) for r in result.records)
+            if result.closed or (not result.records and result.millis_behind == 0):
+                break
     return out

@@ -32,7 +32,8 @@ from typing import Any
 
 from streaming import kpl
 from streaming.cli_common import add_aws_options, kinesis_client, session
-from streaming.esm.reader import ShardReader, StartingPosition, list_shards
+from streaming.esm.reader import ShardReader, StartingPosition
+from streaming.kinesis_io import read_all
 from streaming.publish import Entry, kinesis_sender, publish
 
 Transform = Callable[[bytes, dict[str, Any]], bytes | None]
@@ -65,13 +66,8 @@ class ReplayReport:
 
 def read_stream(client: Any, stream: str, start: StartingPosition) -> Iterator[dict[str, Any]]:
     """Every record of ``stream`` from ``start`` to now (all shards, once)."""
-    for shard in list_shards(client, stream):
-        reader = ShardReader(client, stream, shard["ShardId"], start)
-        while True:
-            result = reader.read()
-            yield from result.records
-            if result.closed or (not result.records and result.millis_behind == 0):
-                break
+    for _, record in read_all(client, stream, start):
+        yield record
 
 
 def select(
