@@ -74,17 +74,16 @@ def evaluate(
     def rmse(frame: Any) -> float:
         return float(np.sqrt(np.mean(frame["error"] ** 2)))
 
+    def stats(frame: Any) -> dict[str, Any]:
+        return {
+            "rides": len(frame),
+            "rmse": rmse(frame),
+            "mean_error": float(frame["error"].mean()),
+        }
+
     by_hour = []
     if "pickup_hour" in joined:
-        by_hour = [
-            {
-                "hour": int(h),
-                "rides": len(g),
-                "rmse": rmse(g),
-                "mean_error": float(g["error"].mean()),
-            }
-            for h, g in joined.groupby("pickup_hour")
-        ]
+        by_hour = [{"hour": int(h), **stats(g)} for h, g in joined.groupby("pickup_hour")]
     by_zone = []
     zone_groups = joined.groupby("PULocationID") if "PULocationID" in joined else []
     for zone, g in zone_groups:
@@ -92,15 +91,7 @@ def evaluate(
             name = None
             if zones is not None and zone in zones.index:
                 name = f"{zones.at[zone, 'Borough']} / {zones.at[zone, 'Zone']}"
-            by_zone.append(
-                {
-                    "PULocationID": int(zone),
-                    "zone": name,
-                    "rides": len(g),
-                    "rmse": rmse(g),
-                    "mean_error": float(g["error"].mean()),
-                }
-            )
+            by_zone.append({"PULocationID": int(zone), "zone": name, **stats(g)})
     by_zone.sort(key=lambda z: -z["rmse"])
     overall = rmse(joined)
     report: dict[str, Any] = {

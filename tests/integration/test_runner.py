@@ -75,6 +75,16 @@ class Recorder:
         ]
 
 
+def fails_on(poison: str):
+    """A rule that raises for any batch holding the record whose data is ``poison``."""
+
+    def rule(event, call):
+        if poison in [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]:
+            raise RuntimeError("poison")
+
+    return rule
+
+
 def test_batches_hold_one_shards_records_in_order_with_every_field(kinesis, stream):
     # "Each batch contains records from a single shard/data stream."
     put(kinesis, stream, 250)
@@ -161,11 +171,7 @@ def test_errors_are_retried_then_discarded_to_the_destination(kinesis, stream, t
     # records and continues processing batches from the stream."
     put(kinesis, stream, 12, keys=["same"] * 12)
 
-    def rule(event, call):
-        if "r3" in [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]:
-            raise RuntimeError("poison")
-
-    handler = Recorder(rule)
+    handler = Recorder(fails_on("r3"))
     dest = tmp_path / "failures.jsonl"
     mapping = run_to_idle(
         kinesis, stream, handler, batch_size=5, max_retries=2, destination=JsonLinesFile(dest)
@@ -191,11 +197,7 @@ def test_bisect_isolates_the_bad_record(kinesis, stream, tmp_path):
     # isolating bad records ... Splitting batches doesn't consume the retry quota."
     put(kinesis, stream, 16, keys=["same"] * 16)
 
-    def rule(event, call):
-        if "r11" in [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]:
-            raise RuntimeError("poison")
-
-    handler = Recorder(rule)
+    handler = Recorder(fails_on("r11"))
     dest = tmp_path / "failures.jsonl"
     mapping = run_to_idle(
         kinesis,
