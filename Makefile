@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test test-unit test-integration test-localstack train bench bench-modes load profile package build-RideDurationFunction deploy lint format clean
+.PHONY: venv run test fuzz test-unit test-integration test-localstack train bench bench-modes load profile package build-RideDurationFunction deploy lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ run: venv
 test: venv
 	$(PY) -m pytest
 	integration-test/localstack.sh
+
+## make fuzz [SEED=n]: the property-based tests with a random seed (printed) and 50x their budget
+fuzz: venv
+	@seed=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	echo "make fuzz: seed $$seed (repeat this run with: make fuzz SEED=$$seed)"; \
+	$(PY) -m pytest -m hypothesis -p no:cacheprovider --hypothesis-profile=fuzz \
+	  --hypothesis-seed=$$seed --hypothesis-show-statistics -q
 
 test-localstack: venv
 	integration-test/localstack.sh

@@ -5,6 +5,10 @@ from (``source``: eventID = shard + sequence number, plus the stream ARN and
 arrival time) and what it was: the original base64 data when the dead letter
 still fits Kinesis' 1 MiB record limit, else its size and sha256, so it can be
 re-read from the input stream by sequence number while retention lasts.
+
+Every field copied from the input record is bounded and valid Unicode, and the
+partition key is always one Kinesis accepts: a dead letter that could not be
+written would be reported to Lambda on every retry and block its shard.
 """
 
 from __future__ import annotations
@@ -15,25 +19,38 @@ import json
 from typing import Any
 
 from streaming.events import Rejection
-from streaming.publish import MAX_BYTES_PER_RECORD
+from streaming.kinesis_limits import MAX_BYTES_PER_RECORD, is_valid_partition_key
 
 SCHEMA = "ride-dead-letter/v1"
+#: Metadata strings copied from the record (real ones are far shorter: partition
+#: keys <= 256, sequence numbers <= 128, ARNs <= 2048 characters).
+MAX_FIELD_CHARS = 2048
+#: The reason's detail is a sentence; a longer one is cut.
+MAX_DETAIL_CHARS = 1000
+FALLBACK_PARTITION_KEY = "dead-letter"
 
 
 def dead_letter_event(rejection: Rejection, *, version: str) -> dict[str, Any]:
     """The dead letter for ``rejection``, with the original data if it fits."""
     ref = rejection.ref
+    source = ref.source()
+    source["eventID"] = _text(source["eventID"])
     event: dict[str, Any] = {
         "schema": SCHEMA,
         "reason": rejection.reason.value,
-        "detail": rejection.detail,
-        "source": ref.source(),
-        "sequenceNumber": ref.sequence_number,
-        "partitionKey": ref.partition_key,
-        "eventSourceARN": ref.event_source_arn,
+        "detail": _text(rejection.detail, MAX_DETAIL_CHARS) or rejection.reason.value,
+        "source": source,
+        "sequenceNumber": _text(ref.sequence_number),
+        "partitionKey": _text(ref.partition_key),
+        "eventSourceARN": _text(ref.event_source_arn),
         "approximateArrivalTimestamp": ref.arrival_timestamp,
         "modelVersion": version,
     }
+    if rejection.rejected_reasons is not None:
+        event["rejected"] = {
+            "count": sum(rejection.rejected_reasons.values()),
+            "reasons": dict(rejection.rejected_reasons),
+        }
     if rejection.data is not None:
         event["data"] = rejection.data
         if len(encode(event)) + len(partition_key(rejection).encode()) > MAX_BYTES_PER_RECORD:
@@ -45,9 +62,25 @@ def dead_letter_event(rejection: Rejection, *, version: str) -> dict[str, Any]:
 
 
 def partition_key(rejection: Rejection) -> str:
-    """Keep the input's partition key (same shard locality); fall back to the eventID."""
+    """Keep the input's partition key (same shard locality) when Kinesis accepts it;
+    else the Kinesis record's own key (a KPL user record's may be anything), the
+    eventID, the sequence number, or a constant: always a valid key."""
     ref = rejection.ref
-    return ref.partition_key or ref.event_id or ref.sequence_number or "dead-letter"
+    for key in (ref.partition_key, ref.record_partition_key, ref.event_id, ref.sequence_number):
+        if is_valid_partition_key(key):
+            return key  # type: ignore[return-value]
+    return FALLBACK_PARTITION_KEY
+
+
+def _text(value: str | None, limit: int = MAX_FIELD_CHARS) -> str | None:
+    """A copied string made safe to publish: valid Unicode, at most ``limit`` characters."""
+    if value is None:
+        return None
+    if len(value) > limit:
+        value = value[: limit - 3] + "..."
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 def encode(event: dict[str, Any]) -> bytes:

@@ -14,21 +14,45 @@ import base64
 import binascii
 import json
 import math
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from streaming import kpl
+from streaming.kinesis_limits import (
+    MAX_PARTITION_KEY_CHARS,
+    is_valid_partition_key,
+    partition_key_length,
+)
 
-#: Kinesis partition keys are Unicode strings of at most 256 characters
-#: (Kinesis API reference, PutRecordsRequestEntry.PartitionKey). ``str(ride_id)``
-#: is the output partition key, so ride ids must fit.
-MAX_PARTITION_KEY_CHARS = 256
 #: ISO 8601 timestamps are short; anything longer is not one.
 MAX_DATETIME_CHARS = 64
 #: Arrival timestamps are epoch seconds; keep them inside what ``datetime`` handles.
 MAX_EPOCH_SECONDS = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+#: TLC zone ids are small positive integers (1-265 today). Ids in this range that
+#: the model has never seen are valid (predicted as an unknown zone and counted in
+#: ``UnknownZoneShare``); zero, negative and larger ids are not zone ids at all,
+#: and an unbounded JSON integer would not even fit the float64 feature matrix.
+MIN_LOCATION_ID = 1
+MAX_LOCATION_ID = 2**31 - 1
+#: The year of ``pickup_datetime`` as written. Two years of margin on each side of
+#: ``datetime``'s 1-9999 keep every offset (fromisoformat allows up to +-23:59) and
+#: New York's own offset inside the range, so the instant exists both in UTC and in
+#: New York local time: the features can always be computed.
+MIN_PICKUP_YEAR = 2
+MAX_PICKUP_YEAR = 9998
+#: A KPL aggregate is one Kinesis record (<= 1 MiB) that may hold ~170,000 tiny user
+#: records. Each one costs a prediction or a dead letter to publish, so an unbounded
+#: aggregate could need more work than an invocation has time for; its parent would
+#: then be reported on every retry and block the shard. An aggregate may hold at most
+#: as many user records as Lambda puts in a whole batch (BatchSize <= 10,000) ...
+MAX_USER_RECORDS_PER_AGGREGATE = 10_000
+#: ... and writes at most this many dead letters; above it, the rejected user records
+#: become one dead letter for the parent, carrying the count of each reason.
+MAX_DEAD_LETTERS_PER_AGGREGATE = 100
 
 
 class Reason(StrEnum):
@@ -45,6 +69,17 @@ class Reason(StrEnum):
     INVALID_RIDE_ID = "invalid_ride_id"
     INVALID_PICKUP_DATETIME = "invalid_pickup_datetime"
     MISSING_EVENT_TIME = "missing_event_time"
+    #: A KPL aggregate (valid magic and MD5) holding no user records.
+    EMPTY_AGGREGATE = "empty_aggregate"
+    #: A KPL aggregate with more than ``MAX_USER_RECORDS_PER_AGGREGATE`` user records.
+    AGGREGATE_TOO_LARGE = "aggregate_too_large"
+    #: More than ``MAX_DEAD_LETTERS_PER_AGGREGATE`` user records of one aggregate were
+    #: rejected; one dead letter for the parent carries their count by reason.
+    AGGREGATE_TOO_MANY_REJECTS = "aggregate_too_many_rejects"
+    #: The model gave NaN or an infinity (never published: it is not JSON).
+    PREDICTION_NOT_FINITE = "prediction_not_finite"
+    #: The model raised for this one ride (defence in depth; see handler._predict).
+    PREDICTION_FAILED = "prediction_failed"
 
 
 class RecordRef:
@@ -87,7 +122,18 @@ class RecordRef:
     def partition_key(self) -> str | None:
         if self._partition_key is not None:
             return self._partition_key
+        return self.record_partition_key
+
+    @property
+    def record_partition_key(self) -> str | None:
+        """The Kinesis record's own key (an aggregate's, for a KPL user record)."""
         value = self._kinesis().get("partitionKey")
+        return value if isinstance(value, str) else None
+
+    @property
+    def record_data(self) -> str | None:
+        """The Kinesis record's data as Lambda delivered it (base64), if a string."""
+        value = self._kinesis().get("data")
         return value if isinstance(value, str) else None
 
     @property
@@ -151,9 +197,14 @@ class Rejection:
     #: The record's data exactly as Lambda delivered it (base64), if any; for a
     #: KPL user record, that user record's data (base64), replayable on its own.
     data: str | None
+    #: For ``AGGREGATE_TOO_MANY_REJECTS``: how many user records had each reason.
+    rejected_reasons: Mapping[str, int] | None = None
 
 
-class _Invalid(Exception):
+class InvalidEvent(Exception):
+    """Raised by ``decode_payload`` and the validators: the reason code and the detail
+    that every mode (stream, file, HTTP) reports for the same bad input."""
+
     def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
@@ -186,9 +237,8 @@ def decode_record(record: Any, index: int) -> list[Ride | Rejection]:
     parent) and carry their sub-sequence number in ``ref``.
     """
     ref = RecordRef(index, record)
-    kinesis = record.get("kinesis") if isinstance(record, dict) else None
-    data = kinesis.get("data") if isinstance(kinesis, dict) else None
-    if not isinstance(data, str):
+    data = ref.record_data
+    if data is None:
         return [
             Rejection(Reason.NOT_A_KINESIS_RECORD, "record has no kinesis.data string", ref, None)
         ]
@@ -197,19 +247,53 @@ def decode_record(record: Any, index: int) -> list[Ride | Rejection]:
     except (binascii.Error, ValueError) as exc:
         return [Rejection(Reason.INVALID_BASE64, f"kinesis.data is not base64: {exc}", ref, data)]
     if raw[:4] == kpl.MAGIC:
-        users = kpl.deaggregate(raw)
+        users = kpl.deaggregate(raw, max_records=MAX_USER_RECORDS_PER_AGGREGATE)
         if users is not None:
-            return [
-                _decode_one(u.data, ref.user_record(i, u.partition_key), None)
-                for i, u in enumerate(users)
-            ]
+            return _decode_aggregate(users, ref, data)
     return [_decode_one(raw, ref, data)]
+
+
+def _decode_aggregate(
+    users: list[kpl.UserRecord] | kpl.TooManyRecords, ref: RecordRef, data: str
+) -> list[Ride | Rejection]:
+    """The user records of one KPL aggregate, each accounted for, the work bounded.
+
+    Whatever the aggregate holds, it yields at least one item (an empty one is
+    dead-lettered, not silently dropped) and at most ``MAX_USER_RECORDS_PER_AGGREGATE``
+    rides plus ``MAX_DEAD_LETTERS_PER_AGGREGATE`` dead letters. Replaying the dead
+    letter of a whole parent re-sends its good user records too: consumers see their
+    predictions again and drop them by ``source`` (eventID + subSequenceNumber).
+    """
+    if isinstance(users, kpl.TooManyRecords):
+        detail = (
+            f"the KPL aggregate holds more than {MAX_USER_RECORDS_PER_AGGREGATE} user "
+            "records, more than one invocation handles; the whole record is kept"
+        )
+        return [Rejection(Reason.AGGREGATE_TOO_LARGE, detail, ref, data)]
+    if not users:
+        detail = "the KPL aggregate holds no user records"
+        return [Rejection(Reason.EMPTY_AGGREGATE, detail, ref, data)]
+    items = [
+        _decode_one(u.data, ref.user_record(i, u.partition_key), None) for i, u in enumerate(users)
+    ]
+    rejected = [item for item in items if isinstance(item, Rejection)]
+    if len(rejected) <= MAX_DEAD_LETTERS_PER_AGGREGATE:
+        return items
+    reasons = Counter(r.reason.value for r in rejected)
+    detail = (
+        f"{len(rejected)} of the {len(users)} user records of this KPL aggregate were "
+        f"rejected (more than {MAX_DEAD_LETTERS_PER_AGGREGATE} get one dead letter for the "
+        f"whole record); first: subSequenceNumber {rejected[0].ref.sub_sequence_number}, "
+        f"{rejected[0].detail}"
+    )
+    summary = Rejection(Reason.AGGREGATE_TOO_MANY_REJECTS, detail, ref, data, dict(reasons))
+    return [*(item for item in items if isinstance(item, Ride)), summary]
 
 
 def _decode_one(raw: bytes, ref: RecordRef, data: str | None) -> Ride | Rejection:
     try:
         return validate_ride(decode_payload(raw), ref)
-    except _Invalid as exc:
+    except InvalidEvent as exc:
         original = data if data is not None else base64.b64encode(raw).decode("ascii")
         return Rejection(exc.reason, exc.detail, ref, original)
 
@@ -218,7 +302,7 @@ def validate_event(payload: Any, ref: RecordRef) -> Ride | Rejection:
     """Validate an already-decoded ride event (batch files, HTTP): the handler's rules."""
     try:
         return validate_ride(payload, ref)
-    except _Invalid as exc:
+    except InvalidEvent as exc:
         return Rejection(exc.reason, exc.detail, ref, None)
 
 
@@ -232,7 +316,7 @@ def decode_payload(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Invalid(Reason.INVALID_UTF8, f"data is not UTF-8: {exc}") from None
+        raise InvalidEvent(Reason.INVALID_UTF8, f"the event is not UTF-8 text: {exc}") from None
     try:
         # Fast path: the C scanner alone, when the text is exactly one JSON value
         # (decode() adds two regex whitespace scans around the same call).
@@ -244,11 +328,11 @@ def decode_payload(raw: bytes) -> Any:
     try:  # the full decoder: surrounding whitespace, and its error messages
         return _JSON.decode(text)
     except (ValueError, RecursionError) as exc:
-        raise _Invalid(Reason.INVALID_JSON, f"data is not JSON: {exc}") from None
+        raise InvalidEvent(Reason.INVALID_JSON, f"the event is not JSON: {exc}") from None
 
 
 def validate_ride(payload: Any, ref: RecordRef) -> Ride:
-    """Check the ride event's shape and types; raise ``_Invalid`` with the first problem.
+    """Check the ride event's shape and types; raise ``InvalidEvent`` with the first problem.
 
     The common case - every field present with its usual type - is checked in
     one pass; anything else goes through the field-by-field checks below, which
@@ -265,6 +349,8 @@ def validate_ride(payload: Any, ref: RecordRef) -> Ride:
             if (
                 type(pu) is int
                 and type(do) is int
+                and MIN_LOCATION_ID <= pu <= MAX_LOCATION_ID
+                and MIN_LOCATION_ID <= do <= MAX_LOCATION_ID
                 and type(distance) is float
                 and 0.0 <= distance < math.inf
                 and (
@@ -283,6 +369,9 @@ def validate_ride(payload: Any, ref: RecordRef) -> Ride:
                         moment = datetime.fromisoformat(pickup)
                     except ValueError:
                         moment = _INVALID_TIME
+                    else:
+                        if not MIN_PICKUP_YEAR <= moment.year <= MAX_PICKUP_YEAR:
+                            moment = _INVALID_TIME
                 if moment is not _INVALID_TIME and (
                     moment is not None or ref.arrival_timestamp is not None
                 ):
@@ -297,22 +386,23 @@ _INVALID_TIME = object()
 
 def _validate_slowly(payload: Any, ref: RecordRef) -> Ride:
     if not isinstance(payload, dict):
-        raise _Invalid(
+        raise InvalidEvent(
             Reason.NOT_AN_OBJECT, f"event must be a JSON object, got {_json_type(payload)}"
         )
     ride = payload.get("ride")
     if not isinstance(ride, dict):
         what = "missing" if ride is None else f"a {_json_type(ride)}"
-        raise _Invalid(Reason.INVALID_RIDE, f"'ride' must be an object, got {what}")
+        raise InvalidEvent(Reason.INVALID_RIDE, f"'ride' must be an object, got {what}")
     pu = _location_id(ride, "PULocationID")
     do = _location_id(ride, "DOLocationID")
     distance = _trip_distance(ride)
     ride_id = _ride_id(payload)
     pickup = _pickup_datetime(ride)
     if pickup is None and ref.arrival_timestamp is None:
-        raise _Invalid(
+        raise InvalidEvent(
             Reason.MISSING_EVENT_TIME,
-            "no ride.pickup_datetime and no valid kinesis.approximateArrivalTimestamp",
+            "ride.pickup_datetime is missing and the event carries no arrival time to use "
+            "instead; send pickup_datetime",
         )
     return Ride(ride_id, pu, do, distance, pickup, ref)
 
@@ -320,10 +410,16 @@ def _validate_slowly(payload: Any, ref: RecordRef) -> Ride:
 def _location_id(ride: dict[str, Any], field: str) -> int:
     value = ride.get(field)
     if type(value) is int:  # bool is a subclass of int: `type is` excludes it
-        return value
+        if MIN_LOCATION_ID <= value <= MAX_LOCATION_ID:
+            return value
+        raise InvalidEvent(
+            Reason.INVALID_LOCATION_ID,
+            f"ride.{field} must be an integer from {MIN_LOCATION_ID} to {MAX_LOCATION_ID}, "
+            f"got {_short(value)}",
+        )
     if value is None and field not in ride:
-        raise _Invalid(Reason.INVALID_LOCATION_ID, f"ride.{field} is missing")
-    raise _Invalid(
+        raise InvalidEvent(Reason.INVALID_LOCATION_ID, f"ride.{field} is missing")
+    raise InvalidEvent(
         Reason.INVALID_LOCATION_ID,
         f"ride.{field} must be an integer, got {_json_type(value)} {_short(value)}",
     )
@@ -333,7 +429,7 @@ def _trip_distance(ride: dict[str, Any]) -> float:
     value = ride.get("trip_distance")
     if type(value) not in (int, float):
         what = "missing" if "trip_distance" not in ride else _json_type(value)
-        raise _Invalid(
+        raise InvalidEvent(
             Reason.INVALID_TRIP_DISTANCE, f"ride.trip_distance must be a number, got {what}"
         )
     try:
@@ -341,7 +437,7 @@ def _trip_distance(ride: dict[str, Any]) -> float:
     except OverflowError:  # an integer too large for a float
         distance = math.inf
     if not math.isfinite(distance) or distance < 0:
-        raise _Invalid(
+        raise InvalidEvent(
             Reason.INVALID_TRIP_DISTANCE,
             f"ride.trip_distance must be finite and >= 0, got {value!r}",
         )
@@ -352,29 +448,29 @@ def _ride_id(payload: dict[str, Any]) -> int | str:
     value = payload.get("ride_id")
     if type(value) is int:
         if len(str(value)) > MAX_PARTITION_KEY_CHARS:
-            raise _Invalid(
+            raise InvalidEvent(
                 Reason.INVALID_RIDE_ID,
                 f"ride_id has more than {MAX_PARTITION_KEY_CHARS} digits",
             )
         return value
     if isinstance(value, str):
         if not value:
-            raise _Invalid(Reason.INVALID_RIDE_ID, "ride_id must not be empty")
-        if len(value) > MAX_PARTITION_KEY_CHARS:
-            raise _Invalid(
-                Reason.INVALID_RIDE_ID,
-                f"ride_id is {len(value)} characters; a partition key allows "
-                f"{MAX_PARTITION_KEY_CHARS}",
-            )
+            raise InvalidEvent(Reason.INVALID_RIDE_ID, "ride_id must not be empty")
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise _Invalid(
+            raise InvalidEvent(
                 Reason.INVALID_RIDE_ID, "ride_id contains a lone surrogate (not Unicode)"
             ) from None
+        if not is_valid_partition_key(value):
+            raise InvalidEvent(
+                Reason.INVALID_RIDE_ID,
+                f"ride_id is {partition_key_length(value)} characters (UTF-16); a Kinesis "
+                f"partition key allows {MAX_PARTITION_KEY_CHARS}",
+            )
         return value
     what = "missing" if "ride_id" not in payload else _json_type(value)
-    raise _Invalid(
+    raise InvalidEvent(
         Reason.INVALID_RIDE_ID, f"ride_id must be an integer or a non-empty string, got {what}"
     )
 
@@ -384,17 +480,24 @@ def _pickup_datetime(ride: dict[str, Any]) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_DATETIME_CHARS:
-        raise _Invalid(
+        raise InvalidEvent(
             Reason.INVALID_PICKUP_DATETIME,
             f"ride.pickup_datetime must be an ISO 8601 string, got {_json_type(value)}",
         )
     try:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
-        raise _Invalid(
+        raise InvalidEvent(
             Reason.INVALID_PICKUP_DATETIME,
             f"ride.pickup_datetime {_short(value)} is not ISO 8601",
         ) from None
+    if not MIN_PICKUP_YEAR <= moment.year <= MAX_PICKUP_YEAR:
+        raise InvalidEvent(
+            Reason.INVALID_PICKUP_DATETIME,
+            f"ride.pickup_datetime {_short(value)} is outside years "
+            f"{MIN_PICKUP_YEAR}-{MAX_PICKUP_YEAR}",
+        )
+    return moment
 
 
 def _json_type(value: Any) -> str:

@@ -4,6 +4,11 @@ The model sees only what is known when the ride starts: pickup and drop-off
 zones, the trip distance, and the pickup hour and weekday in New York local
 time (TLC timestamps are New York wall-clock times, so training and serving
 agree). Training builds the same columns from TLC files with ``tlc.py``.
+
+Total on valid rides: ``events`` bounds every value where it is read (zone ids
+1 to 2^31-1, finite distances, pickup years 2-9998, arrival times within
+``datetime``'s range), so nothing here can overflow a float64 or leave the
+range of ``datetime``; the property tests search for counter-examples.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,8 +33,8 @@ from streaming.config import MODEL_NAME, Settings
 from streaming.deadletter import dead_letter_event
 from streaming.deadletter import encode as encode_dead_letter
 from streaming.deadletter import partition_key as dead_letter_key
-from streaming.events import RecordRef, Rejection, Ride, decode_records
-from streaming.features import feature_matrix
+from streaming.events import Reason, RecordRef, Rejection, Ride, decode_records
+from streaming.features import FEATURES, feature_matrix
 from streaming.model import LoadedModel, load_model
 from streaming.publish import Entry, PublishOutcome, RetryPolicy, Sender, kinesis_sender, publish
 
@@ -53,6 +54,9 @@ class BatchResult:
     publish_outcomes: dict[str, PublishOutcome] = field(default_factory=dict)
     not_dead_lettered: int = 0
     unreportable: int = 0
+    #: the invocation began with less time than one PutRecords call needs
+    #: (PUBLISH_TIME_RESERVE_MS too close to the function's timeout)
+    no_time_to_publish: bool = False
     duration_ms: float = 0.0
     #: model monitoring figures of the batch (metric name -> value)
     monitoring: dict[str, float] = field(default_factory=dict)
@@ -133,8 +137,8 @@ class RideDurationService:
             else:
                 rejections.append(item)
 
-        x = feature_matrix(rides)
-        minutes = self.model.predictor.predict(x) if rides else np.empty(0)
+        rides, x, minutes, unanswered = predict_rides(self.model.predictor, rides)
+        rejections.extend(unanswered)
         predictions = self._prediction_events(rides, minutes.tolist())
         result = BatchResult(predictions, rejections, [], self.settings.test_run)
         result.monitoring = batch_monitoring(self.model.predictor, x, minutes)
@@ -160,6 +164,7 @@ class RideDurationService:
     def _publish(
         self, result: BatchResult, rides: list[Ride], time_left: Callable[[], float]
     ) -> None:
+        result.no_time_to_publish = not time_left() >= self._policy.min_time_for_attempt_s
         refs: dict[int, RecordRef] = {r.ref.index: r.ref for r in rides}
         entries = [
             Entry(_encode(p), ride.partition_key, ride.ref.index)
@@ -255,6 +260,13 @@ class RideDurationService:
                         "gave_up": outcome.gave_up_reason,
                     },
                 )
+        if result.no_time_to_publish:
+            log.error(
+                "no time to publish: the invocation started with less time left than "
+                "PUBLISH_TIME_RESERVE_MS plus one call; raise the function timeout or "
+                "lower PUBLISH_TIME_RESERVE_MS",
+                extra={"reserve_s": self.settings.publish_time_reserve_s},
+            )
         if result.unreportable:
             log.error(
                 "failed records without a sequence number cannot be reported",
@@ -276,12 +288,87 @@ class RideDurationService:
         )
 
 
+def predict_rides(
+    predictor: Any, rides: list[Ride]
+) -> tuple[list[Ride], np.ndarray, np.ndarray, list[Rejection]]:
+    """Features and minutes for the valid rides: (rides answered, their feature rows,
+    their minutes, rejections for the rest).
+
+    Validation bounds every value, so features and the model are total on valid
+    rides (the property tests search for counter-examples). Still, one ride must
+    never take its batch down: if the vectorised step raises, each ride is tried
+    alone and only those that raise are rejected (``prediction_failed``); a
+    non-finite answer (NaN is not JSON) is rejected as ``prediction_not_finite``.
+    Such a ride's dead letter carries its Kinesis record's data: for a KPL user
+    record that is the whole aggregate, whose replay repeats its other rides.
+    """
+    if not rides:
+        return rides, np.empty((0, len(FEATURES))), np.empty(0), []
+    unanswered: list[Rejection] = []
+    try:
+        x = feature_matrix(rides)
+        minutes = _minutes(predictor, x)
+    except Exception:
+        rides, x, minutes, unanswered = _predict_one_by_one(predictor, rides)
+    finite = np.isfinite(minutes)
+    if not finite.all():
+        for ride, value in zip(rides, minutes, strict=True):
+            if not math.isfinite(value):
+                detail = f"the model answered {value} for this ride; only finite minutes are sent"
+                unanswered.append(_unanswered(Reason.PREDICTION_NOT_FINITE, detail, ride))
+        rides = [ride for ride, ok in zip(rides, finite, strict=True) if ok]
+        x, minutes = x[finite], minutes[finite]
+    return rides, x, minutes, unanswered
+
+
+def _minutes(predictor: Any, x: np.ndarray) -> np.ndarray:
+    minutes = np.asarray(predictor.predict(x), dtype=np.float64)
+    if minutes.shape != (len(x),):
+        raise ValueError(f"the model gave shape {minutes.shape} for {len(x)} rows")
+    return minutes
+
+
+def _predict_one_by_one(
+    predictor: Any, rides: list[Ride]
+) -> tuple[list[Ride], np.ndarray, np.ndarray, list[Rejection]]:
+    answered: list[Ride] = []
+    rows: list[np.ndarray] = []
+    values: list[float] = []
+    unanswered: list[Rejection] = []
+    for ride in rides:
+        try:
+            row = feature_matrix([ride])
+            value = float(_minutes(predictor, row)[0])
+        except Exception as exc:
+            detail = f"the model raised {type(exc).__name__} for this ride: {exc}"[:500]
+            unanswered.append(_unanswered(Reason.PREDICTION_FAILED, detail, ride))
+            continue
+        answered.append(ride)
+        rows.append(row)
+        values.append(value)
+    x = np.concatenate(rows) if rows else np.empty((0, len(FEATURES)))
+    return answered, x, np.asarray(values, dtype=np.float64), unanswered
+
+
+def _unanswered(reason: Reason, detail: str, ride: Ride) -> Rejection:
+    return Rejection(reason, detail, ride.ref, ride.ref.record_data)
+
+
 def batch_monitoring(predictor: Any, x: np.ndarray, minutes: np.ndarray) -> dict[str, float]:
     """Per-batch figures that show drift before users notice it: the prediction
     distribution, and the share of rides whose zones the model has never seen
-    (a new zone, or a producer sending wrong ids, moves it long before RMSE)."""
+    (a new zone, or a producer sending wrong ids, moves it long before RMSE).
+
+    Monitoring never fails a batch: a problem here costs the figures, not the rides."""
     if len(minutes) == 0:
         return {}
+    try:
+        return _monitoring(predictor, x, minutes)
+    except Exception:
+        return {}
+
+
+def _monitoring(predictor: Any, x: np.ndarray, minutes: np.ndarray) -> dict[str, float]:
     p50, p90 = np.percentile(minutes, [50, 90])
     out = {
         "PredictedMinutesMean": float(minutes.mean()),
@@ -334,8 +421,10 @@ def _time_left(context: Any, reserve_s: float) -> Callable[[], float]:
 
 def make_kinesis_client(endpoint_url: str | None = None) -> Any:
     """A Kinesis client whose retries are ours: botocore retries are off so the
-    publisher's deadline-aware backoff is the only retry layer; timeouts are
-    short so a hung call cannot eat the invocation."""
+    publisher's deadline-aware backoff is the only retry layer. Its timeouts do
+    not bound a call (they are per connect and per socket read); the publisher's
+    ``bounded_call`` does. They decide how soon a dead connection is noticed
+    while time remains, and how long an abandoned call's thread lingers."""
     import boto3
     from botocore.config import Config
 

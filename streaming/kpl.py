@@ -27,6 +27,7 @@ keeps the ``protobuf`` package (and its import time) out of the Lambda init.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 MAGIC = b"\xf3\x89\x9a\xc2"
@@ -40,6 +41,14 @@ class UserRecord:
     data: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class TooManyRecords:
+    """A valid-looking aggregate holding more than ``limit`` user records; parsing
+    stopped there, so the cost of reading it is bounded too."""
+
+    limit: int
+
+
 class _ProtobufError(ValueError):
     pass
 
@@ -48,20 +57,26 @@ def is_aggregated(raw: bytes) -> bool:
     return raw[:4] == MAGIC
 
 
-def deaggregate(raw: bytes) -> list[UserRecord] | None:
-    """The user records of a KPL aggregate, or None if ``raw`` is not a valid one."""
+def deaggregate(
+    raw: bytes, *, max_records: int | None = None
+) -> list[UserRecord] | TooManyRecords | None:
+    """The user records of a KPL aggregate, or None if ``raw`` is not a valid one.
+
+    With ``max_records``, an aggregate holding more user records gives
+    ``TooManyRecords`` as soon as that is known.
+    """
     if len(raw) < len(MAGIC) + DIGEST_SIZE or not is_aggregated(raw):
         return None
     message, digest = raw[len(MAGIC) : -DIGEST_SIZE], raw[-DIGEST_SIZE:]
     if hashlib.md5(message).digest() != digest:
         return None
     try:
-        return _parse_aggregated(message)
+        return _parse_aggregated(message, max_records)
     except (_ProtobufError, IndexError, UnicodeDecodeError):
         return None
 
 
-def _parse_aggregated(message: bytes) -> list[UserRecord]:
+def _parse_aggregated(message: bytes, max_records: int | None) -> list[UserRecord] | TooManyRecords:
     keys: list[str] = []
     hash_keys: list[str] = []
     raw_records: list[bytes] = []
@@ -72,6 +87,8 @@ def _parse_aggregated(message: bytes) -> list[UserRecord]:
             hash_keys.append(_bytes(value).decode("utf-8"))
         elif field == 3:
             raw_records.append(_bytes(value))
+            if max_records is not None and len(raw_records) > max_records:
+                return TooManyRecords(max_records)
     out = []
     for raw in raw_records:
         key_index: int | None = None
@@ -116,22 +133,25 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
             raise _ProtobufError("varint too long")
 
 
-def _fields(buf: bytes) -> list[tuple[int, int | bytes]]:
-    """(field number, value) of each field: varints as int, length-delimited as bytes."""
-    out: list[tuple[int, int | bytes]] = []
+def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
+    """(field number, value) of each field: varints as int, length-delimited as bytes.
+
+    A generator, so a caller can stop early; a malformed message raises when the
+    reader reaches the problem."""
     pos = 0
     while pos < len(buf):
         tag, pos = _varint(buf, pos)
         field, wire = tag >> 3, tag & 7
         if wire == 0:
             value, pos = _varint(buf, pos)
-            out.append((field, value))
+            yield field, value
         elif wire == 2:
             size, pos = _varint(buf, pos)
             if pos + size > len(buf):
                 raise _ProtobufError("truncated field")
-            out.append((field, buf[pos : pos + size]))
+            start = pos
             pos += size
+            yield field, buf[start:pos]
         elif wire == 1:
             pos += 8
         elif wire == 5:
@@ -140,4 +160,3 @@ def _fields(buf: bytes) -> list[tuple[int, int | bytes]]:
             raise _ProtobufError(f"unsupported wire type {wire}")
     if pos != len(buf):
         raise _ProtobufError("truncated message")
-    return out

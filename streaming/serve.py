@@ -1,4 +1,4 @@
-"""``streaming serve``: the model as a web service, on gunicorn (a production WSGI server).
+"""``streaming serve``: the model as a web service, on gunicorn (a production server).
 
     streaming serve --port 9696
     curl -s localhost:9696/predict \\
@@ -8,26 +8,58 @@
 (``{"PULocationID", "DOLocationID", "trip_distance"}``) or the stream's event
 (``{"ride": {...}, "ride_id": ...}``), with an optional ``pickup_datetime``
 (else the ride starts now). It answers ``{"duration": minutes,
-"model_version": ...}`` (plus ``ride_id`` when sent). Bad input gets a 400 with
-the same reason codes as the dead-letter stream. ``GET /health`` and ``GET
-/openapi.json`` describe the service. Validation and features are the handler's
-own code, so the web service and the stream agree to the last bit.
+"model_version": ...}`` (plus ``ride_id`` when sent). The body is read as the
+stream reads a record - UTF-8 JSON only, by ``events.decode_payload`` - and
+validated by the handler's own code, so bad input gets a 400 with the same
+reason code and wording as the dead-letter stream, and the web service and the
+stream agree to the last bit. ``GET /health`` and ``GET /openapi.json``
+describe the service.
+
+The app is ASGI, served by gunicorn's asyncio worker: a client that sends its
+body slowly (or never) holds a socket, not a thread, so it cannot starve
+``/health``; the whole body must arrive within ``--body-timeout`` seconds
+(408) and fit in 64 KiB (413), with or without ``Content-Length``. A request
+that makes the server fail (a bug, never bad input) gets a 500 and one JSON
+error line in the log; the worker keeps serving.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from streaming.events import RecordRef, Rejection, Ride, decode_json
+from streaming.events import (
+    Reason,
+    RecordRef,
+    Rejection,
+    Ride,
+    InvalidEvent,
+    decode_payload,
+    validate_event,
+)
 from streaming.features import feature_matrix
 from streaming.model import LoadedModel
+from streaming.observability import logger
 
 MAX_BODY_BYTES = 64 * 1024
-JSON = [("Content-Type", "application/json")]
+#: The whole body must arrive within this many seconds of the request's headers: a
+#: 64 KiB body needs ~105 kbit/s, a usual one (~100 bytes) comes with the headers.
+BODY_TIMEOUT_SECONDS = 5.0
+#: gunicorn's ``timeout``: a worker whose event loop is stuck this long is restarted.
+GUNICORN_TIMEOUT = 30
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -62,13 +94,19 @@ OPENAPI: dict[str, Any] = {
                             }
                         },
                     },
-                    "400": {
-                        "description": "Invalid ride",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    },
-                    "413": {"description": "Body over 64 KiB"},
+                    "400": _error_response(
+                        "Invalid ride: `error` is the dead-letter stream's reason code"
+                    ),
+                    "405": _error_response("Not POST"),
+                    "408": _error_response(
+                        "The body did not arrive within the body timeout (5 s by default)"
+                    ),
+                    "413": _error_response("Body over 64 KiB"),
+                    "500": _error_response(
+                        "The model could not answer this ride (prediction_failed, "
+                        "prediction_not_finite) or the server failed (internal_error); "
+                        "logged, the server keeps serving"
+                    ),
                 },
             }
         },
@@ -128,7 +166,15 @@ OPENAPI: dict[str, Any] = {
             "Error": {
                 "type": "object",
                 "required": ["error", "detail"],
-                "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+                "properties": {
+                    "error": {
+                        "type": "string",
+                        "description": "A stable code: a dead-letter reason (400, 500) or "
+                        "method_not_allowed, not_found, body_timeout, body_too_large, "
+                        "internal_error",
+                    },
+                    "detail": {"type": "string"},
+                },
             },
             "Health": {
                 "type": "object",
@@ -142,106 +188,211 @@ OPENAPI: dict[str, Any] = {
     },
 }
 
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+Headers = list[tuple[bytes, bytes]]
+#: status, body, extra headers
+Reply = tuple[int, bytes, Headers]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: After an answer given before the whole body was read: the rest of the body
+#: would be taken for the next request, so the connection ends here.
+_CLOSE: Headers = [(b"connection", b"close")]
 
 
 class PredictionApp:
-    """The WSGI application: a few routes, no framework."""
+    """The ASGI application: a few routes, no framework.
 
-    def __init__(self, model: LoadedModel, version: str | None = None) -> None:
+    ``respond`` and ``predict`` are the synchronous core (no I/O); ``__call__``
+    adds the HTTP part: reading the body within its bounds, and the answer.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        version: str | None = None,
+        *,
+        body_timeout: float = BODY_TIMEOUT_SECONDS,
+    ) -> None:
         self.model = model
         self.version = version or model.version
+        self.body_timeout = body_timeout
         self._openapi = json.dumps(OPENAPI).encode()
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        path = environ.get("PATH_INFO", "/")
-        if path == "/predict":
-            if method != "POST":
-                return _reply(
-                    start_response,
-                    405,
-                    {"error": "method_not_allowed", "detail": "use POST"},
-                    [("Allow", "POST")],
-                )
-            return self._predict(environ, start_response)
-        if path == "/health" and method in ("GET", "HEAD"):
-            return _reply(
-                start_response,
-                200,
-                {"status": "ok", "model": self.model.name, "model_version": self.version},
-            )
-        if path == "/openapi.json" and method in ("GET", "HEAD"):
-            start_response("200 OK", [*JSON, ("Content-Length", str(len(self._openapi)))])
-            return [self._openapi]
-        return _reply(start_response, 404, {"error": "not_found", "detail": path})
-
-    def _predict(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await _not_http(scope, receive, send)
+            return
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            return _reply(
-                start_response,
-                413,
-                {"error": "body_too_large", "detail": f"at most {MAX_BODY_BYTES} bytes"},
+            status, body, headers = await self._respond(scope, receive)
+        except Exception as exc:  # a bug here: one request fails, the worker serves on
+            logger.exception(
+                "streaming serve: request failed",
+                extra={"path": scope.get("path"), "error": type(exc).__name__},
             )
-        body = environ["wsgi.input"].read(length) if length else b""
-        item = self.parse(body)
+            status, body, headers = _error(
+                500, "internal_error", "the server failed on this request (logged)", _CLOSE
+            )
+        start = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": start})
+        head = scope.get("method") == "HEAD"
+        await send({"type": "http.response.body", "body": b"" if head else body})
+
+    async def _respond(self, scope: dict[str, Any], receive: Receive) -> Reply:
+        method, path = scope["method"], scope["path"]
+        if path == "/predict" and method == "POST":
+            body = await self._read_body(scope, receive)
+            return body if isinstance(body, tuple) else self.predict(body)
+        return self.respond(method, path)
+
+    def respond(self, method: str, path: str) -> Reply:
+        """Every route but a POST to /predict (which needs the body)."""
+        if path == "/predict":
+            return _error(405, "method_not_allowed", "use POST", [(b"allow", b"POST")])
+        if path == "/health" and method in ("GET", "HEAD"):
+            health = {"status": "ok", "model": self.model.name, "model_version": self.version}
+            return _reply(200, health)
+        if path == "/openapi.json" and method in ("GET", "HEAD"):
+            return 200, self._openapi, []
+        return _error(404, "not_found", path)
+
+    async def _read_body(self, scope: dict[str, Any], receive: Receive) -> bytes | Reply:
+        """The whole body (Content-Length or chunked), or the 408/413 that ends the request.
+
+        Bounded in size and in time: a slow client costs a socket for at most
+        ``body_timeout`` seconds, never a thread or a worker.
+        """
+        declared = _content_length(scope)
+        if declared is not None and declared > MAX_BODY_BYTES:
+            return _too_large()
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        # http.disconnect: the client left, or gunicorn gave up waiting
+                        return self._timed_out()
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        return _too_large()
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            return self._timed_out()
+
+    def _timed_out(self) -> Reply:
+        detail = f"the request body did not arrive within {self.body_timeout:g} s"
+        return _error(408, "body_timeout", detail, _CLOSE)
+
+    def predict(self, body: bytes, now: float | None = None) -> Reply:
+        """A whole body -> 200 with the duration, 400 with the stream's reason, or 500.
+
+        Only a bug gives a 500 (validation bounds every value, so the features and
+        the model are total on what it lets through); the reason codes are the
+        stream's, which dead-letters such a ride: ``prediction_failed`` and
+        ``prediction_not_finite`` (NaN is not JSON: never answered).
+        """
+        try:
+            item = self.parse(body, now)
+        except Exception as exc:
+            logger.exception(
+                "streaming serve: validation failed", extra={"error": type(exc).__name__}
+            )
+            return _error(500, "internal_error", "the server failed on this request (logged)")
         if isinstance(item, Rejection):
-            return _reply(start_response, 400, {"error": item.reason.value, "detail": item.detail})
-        minutes = float(self.model.predictor.predict(feature_matrix([item]))[0])
+            return _error(400, item.reason.value, item.detail)
+        try:
+            minutes = float(self.model.predictor.predict(feature_matrix([item]))[0])
+        except Exception as exc:
+            detail = f"the model raised {type(exc).__name__} for this ride: {exc}"[:500]
+            logger.exception("streaming serve: prediction failed", extra={"detail": detail})
+            return _error(500, Reason.PREDICTION_FAILED.value, detail)
+        if not math.isfinite(minutes):
+            detail = f"the model answered {minutes} for this ride; only finite minutes are sent"
+            logger.error("streaming serve: prediction not finite", extra={"detail": detail})
+            return _error(500, Reason.PREDICTION_NOT_FINITE.value, detail)
         answer: dict[str, Any] = {"duration": minutes, "model_version": self.version}
         if item.ride_id != _NO_RIDE_ID:
             answer["ride_id"] = item.ride_id
-        return _reply(start_response, 200, answer)
+        return _reply(200, answer)
 
     @staticmethod
-    def parse(body: bytes) -> Ride | Rejection:
-        """Either body shape -> a validated ride; the ride starts now unless it says when."""
-        ref = RecordRef.standalone(0, arrival_timestamp=time.time())
+    def parse(body: bytes, now: float | None = None) -> Ride | Rejection:
+        """Either body shape -> a validated ride; the ride starts ``now`` unless it says when.
+
+        The bytes are decoded exactly as the stream decodes a record (UTF-8 JSON:
+        no UTF-16/32 detection, no NaN, the same depth limit), then the course
+        shape is wrapped into the event shape as the decoded value - never
+        re-encoded, which would change what is validated.
+        """
+        ref = RecordRef.standalone(0, arrival_timestamp=time.time() if now is None else now)
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return decode_json(body, ref)  # the same invalid_json / invalid_utf8 reasons
-        if isinstance(payload, dict) and "ride" not in payload:
-            ride_id = payload.get("ride_id", _NO_RIDE_ID)
-            payload = {"ride": payload, "ride_id": ride_id}
-        return decode_json(json.dumps(payload).encode(), ref)
+            payload = decode_payload(body)
+        except InvalidEvent as exc:  # invalid_utf8, invalid_json
+            return Rejection(exc.reason, exc.detail, ref, None)
+        if type(payload) is dict and "ride" not in payload:
+            payload = {"ride": payload, "ride_id": payload.get("ride_id", _NO_RIDE_ID)}
+        return validate_event(payload, ref)
 
 
 #: stands in for the course body's missing ride_id (a valid partition key, never echoed)
 _NO_RIDE_ID = "-"
 
 
-def _reply(
-    start_response: StartResponse,
-    status: int,
-    payload: dict[str, Any],
-    headers: list[tuple[str, str]] | None = None,
-) -> list[bytes]:
-    body = json.dumps(payload).encode()
-    reason = {
-        200: "OK",
-        400: "Bad Request",
-        404: "Not Found",
-        405: "Method Not Allowed",
-        413: "Content Too Large",
-    }[status]
-    start_response(
-        f"{status} {reason}", [*JSON, ("Content-Length", str(len(body))), *(headers or [])]
-    )
-    return [body]
+def _reply(status: int, payload: dict[str, Any], headers: Headers | None = None) -> Reply:
+    return status, json.dumps(payload, allow_nan=False).encode(), headers or []
 
 
-def create_app() -> PredictionApp:
+def _error(status: int, error: str, detail: str, headers: Headers | None = None) -> Reply:
+    return _reply(status, {"error": error, "detail": detail}, headers)
+
+
+def _too_large() -> Reply:
+    return _error(413, "body_too_large", f"at most {MAX_BODY_BYTES} bytes", _CLOSE)
+
+
+def _content_length(scope: dict[str, Any]) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # gunicorn refuses these before the app is called
+    return None
+
+
+async def _not_http(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """Lifespan events are acknowledged (for servers that send them); WebSockets refused."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    elif scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+
+
+def create_app(body_timeout: float = BODY_TIMEOUT_SECONDS) -> PredictionApp:
     """Load the model from the environment, as the Lambda function does."""
     from streaming.config import Settings
     from streaming.model import load_model
 
     settings = Settings.from_env()
-    return PredictionApp(load_model(settings.model_location), settings.model_version_override)
+    return PredictionApp(
+        load_model(settings.model_location),
+        settings.model_version_override,
+        body_timeout=body_timeout,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,21 +408,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--port", type=int, default=9696)
     p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
-    p.add_argument("--threads", type=int, default=4, help="threads per process (default 4)")
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=BODY_TIMEOUT_SECONDS,
+        help=f"seconds for a whole request body to arrive, else 408 "
+        f"(default {BODY_TIMEOUT_SECONDS:g})",
+    )
     p.add_argument("--access-log", action="store_true", help="log every request")
     args = p.parse_args(argv)
-    app = create_app()  # before forking: workers share the loaded model
+    if not 0 < args.body_timeout <= GUNICORN_TIMEOUT:
+        p.error(f"--body-timeout must be more than 0 and at most {GUNICORN_TIMEOUT} seconds")
+    app = create_app(args.body_timeout)  # before forking: workers share the loaded model
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             options = {
                 "bind": f"{args.host}:{args.port}",
                 "workers": args.workers,
-                "threads": args.threads,
-                "worker_class": "gthread",
-                "timeout": 30,
+                # asyncio: a slow client costs a socket, not a thread (README, "Web service")
+                "worker_class": "asgi",
+                "asgi_lifespan": "off",
+                # a silent worker is restarted; also bounds each wait for body bytes
+                "timeout": GUNICORN_TIMEOUT,
                 "graceful_timeout": 10,
                 "keepalive": 5,
+                # no runtime-control socket: one fixed path per user, shared by every
+                # server on the machine (tests run several), and nothing here uses it
+                "control_socket_disable": True,
                 "accesslog": "-" if args.access_log else None,
                 "errorlog": "-",
                 "loglevel": "info",

@@ -7,8 +7,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from streaming.kinesis_event import lambda_record
+
+# Property-based tests (hypothesis). `make test` loads "ci": derandomised (the
+# same examples on every run, so CI is repeatable) with each test's own bounded
+# budget. `make fuzz` loads "fuzz": a random seed it prints, and every budget
+# multiplied by FUZZ_MULTIPLIER, to search for what the fixed examples miss.
+FUZZ_MULTIPLIER = 50
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "fuzz",
+    derandomize=False,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"

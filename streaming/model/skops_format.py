@@ -64,7 +64,49 @@ def load_skops(data: bytes, location: str) -> SkopsPredictor:
     estimator = sio.loads(data, trusted=untrusted)
     if not hasattr(estimator, "predict"):
         raise ModelLoadError(f"cannot load model from {location}: object has no predict()")
-    return SkopsPredictor(estimator)
+    predictor = SkopsPredictor(estimator)
+    _check_probe(predictor, location)
+    return predictor
+
+
+#: Ordinary rides (``FEATURES`` order) every served model must predict finitely.
+PROBE_ROWS = np.array(
+    [
+        [130, 205, 3.66, 8, 2],
+        [74, 75, 0.0, 0, 0],
+        [1, 265, 50.0, 23, 6],
+        [264, 264, 0.5, 17, 4],
+    ],
+    dtype=np.float64,
+)
+
+
+def _check_probe(predictor: SkopsPredictor, location: str) -> None:
+    """Refuse at init a model whose weights are NaN/inf or whose output has the wrong shape.
+
+    A generic estimator cannot be inspected like tree tables (its weights are
+    wherever its class keeps them), so it is asked: a few ordinary rides must
+    give one finite number each. This catches non-finite weights, not every
+    overflow: a linear model with huge finite weights can still return inf for
+    an extreme input, which the handler must not publish.
+    """
+    try:
+        with np.errstate(all="ignore"):  # the result is checked below
+            out = predictor.predict(PROBE_ROWS)
+    except Exception as exc:  # any estimator bug or mismatch is a load failure
+        raise ModelLoadError(
+            f"cannot load model from {location}: predict() fails on ordinary rides: {exc}"
+        ) from None
+    if out.shape != (len(PROBE_ROWS),):
+        raise ModelLoadError(
+            f"cannot load model from {location}: predict() returned shape {out.shape} "
+            f"for {len(PROBE_ROWS)} rows"
+        )
+    if not np.isfinite(out).all():
+        raise ModelLoadError(
+            f"cannot load model from {location}: predict() gives non-finite values "
+            f"{out.tolist()} on ordinary rides (NaN or infinite weights?)"
+        )
 
 
 def save_skops(directory: Path, estimator: Any, metadata: dict[str, Any]) -> dict[str, Any]:

@@ -31,10 +31,10 @@ FORMAT = "tree-tables/1"
 N_HOURS = 24
 N_WEEKDAYS = 7
 
-#: Array names stored in the weights file (``.npz``, read with allow_pickle=False).
 #: rows per block in ``predict``
 _BLOCK_ROWS = 512
 
+#: Array names stored in the weights file (``.npz``, read with allow_pickle=False).
 ARRAYS = (
     "zone_rows_pu",
     "zone_rows_do",
@@ -46,6 +46,10 @@ ARRAYS = (
     "leaf_values",
     "baseline",
 )
+#: The four (rows, n_trees) unsigned mask tables, ANDed per row in ``predict``.
+MASKS = ("masks_pu", "masks_do", "masks_distance", "masks_time")
+#: The float64 arrays: every value must be finite.
+FLOATS = ("distance_thresholds", "leaf_values", "baseline")
 
 
 class TableFormatError(ValueError):
@@ -86,39 +90,33 @@ class TreeTables:
         return int(self.leaf_values.shape[0])
 
     def validate(self) -> None:
-        """Refuse inconsistent arrays at load time rather than mis-predict later."""
-        masks = (self.masks_pu, self.masks_do, self.masks_distance, self.masks_time)
-        dtype = self.masks_pu.dtype
-        if dtype not in (np.uint32, np.uint64):
-            raise TableFormatError(f"masks must be uint32 or uint64, got {dtype}")
-        if self.leaf_values.ndim != 2 or self.leaf_values.dtype != np.float64:
-            raise TableFormatError("leaf_values must be a 2-d float64 array")
+        """Refuse arrays that would mis-predict, crash ``predict`` or yield a
+        non-finite minute count, at load time rather than on a live batch."""
+        _check_kinds(self)
         n_trees, n_leaves = self.leaf_values.shape
+        dtype = self.masks_pu.dtype
         if n_leaves > dtype.itemsize * 8:
             raise TableFormatError(f"{n_leaves} leaves do not fit {dtype} masks")
-        for name, m in zip(
-            ("masks_pu", "masks_do", "masks_distance", "masks_time"), masks, strict=False
-        ):
-            if m.dtype != dtype or m.ndim != 2 or m.shape[1] != n_trees or m.shape[0] == 0:
-                raise TableFormatError(f"{name} must be ({'rows'}, {n_trees}) {dtype}")
+        for name in MASKS:
+            m = getattr(self, name)
+            if m.dtype != dtype or m.shape[1] != n_trees or m.shape[0] == 0:
+                raise TableFormatError(
+                    f"{name} must be (rows, {n_trees}) {dtype}, got {m.shape} {m.dtype}"
+                )
         if self.masks_time.shape[0] != N_HOURS * N_WEEKDAYS:
             raise TableFormatError("masks_time must have 168 rows (hour x weekday)")
         if self.masks_distance.shape[0] != self.distance_thresholds.shape[0] + 1:
             raise TableFormatError("masks_distance must have one row more than thresholds")
+        for name in FLOATS:
+            _check_finite(name, getattr(self, name))
         if np.any(np.diff(self.distance_thresholds) <= 0):
             raise TableFormatError("distance_thresholds must be strictly increasing")
-        for name, rows, m in (
-            ("zone_rows_pu", self.zone_rows_pu, self.masks_pu),
-            ("zone_rows_do", self.zone_rows_do, self.masks_do),
-        ):
-            if rows.ndim != 1 or rows.size == 0 or rows.min() < 0 or rows.max() >= m.shape[0]:
-                raise TableFormatError(f"{name} must index rows of its mask table")
+        for name, mask_name in (("zone_rows_pu", "masks_pu"), ("zone_rows_do", "masks_do")):
+            _check_zone_rows(name, getattr(self, name), getattr(self, mask_name).shape[0])
         if self.baseline.shape != (1,):
-            raise TableFormatError("baseline must hold one value")
-        # Every mask must keep at least one leaf, else no leaf would be reached.
-        all_rows_ok = all(bool(np.all(m != 0)) for m in masks)
-        if not all_rows_ok:
-            raise TableFormatError("a mask removes every leaf of a tree")
+            raise TableFormatError(f"baseline must hold one value, got shape {self.baseline.shape}")
+        _check_prediction_bound(self.baseline, self.leaf_values)
+        _check_every_input_reaches_a_leaf([getattr(self, name) for name in MASKS], n_leaves)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Minutes for each row of ``x`` (``(n, 5)`` float64, ``FEATURES`` order)."""
@@ -159,6 +157,84 @@ class TreeTables:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in ARRAYS}
+
+
+def _check_kinds(tables: TreeTables) -> None:
+    """Every array is a numpy array of the dimension and dtype ``predict`` relies on.
+
+    Native byte order only (the loader converts big-endian files): a ``>f8``
+    array compares unequal to float64 and would slow every gather.
+    """
+    for name in ARRAYS:
+        a = getattr(tables, name)
+        if not isinstance(a, np.ndarray):
+            raise TableFormatError(f"{name} must be a numpy array, got {type(a).__name__}")
+        ndim = 2 if name in MASKS or name == "leaf_values" else 1
+        if a.ndim != ndim:
+            raise TableFormatError(f"{name} must be a {ndim}-d array, got {a.ndim}-d {a.shape}")
+    for name in ("zone_rows_pu", "zone_rows_do"):
+        a = getattr(tables, name)
+        if a.dtype.kind not in "iu" or not a.dtype.isnative:
+            raise TableFormatError(f"{name} must be a native integer array, got {a.dtype}")
+    for name in MASKS:
+        a = getattr(tables, name)
+        if a.dtype not in (np.uint32, np.uint64) or not a.dtype.isnative:
+            raise TableFormatError(f"masks must be uint32 or uint64, {name} is {a.dtype}")
+    for name in FLOATS:
+        a = getattr(tables, name)
+        if a.dtype != np.float64 or not a.dtype.isnative:
+            raise TableFormatError(f"{name} must be float64, got {a.dtype}")
+
+
+def _check_finite(name: str, values: np.ndarray) -> None:
+    """NaN or infinite weights would be published as ``NaN``/``Infinity``: not JSON."""
+    bad = values.size - int(np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise TableFormatError(f"{name} has {bad} non-finite value{'s' * (bad != 1)}")
+
+
+def _check_zone_rows(name: str, rows: np.ndarray, n_mask_rows: int) -> None:
+    if rows.size == 0 or rows.min() < 0 or rows.max() >= n_mask_rows:
+        raise TableFormatError(f"{name} must index rows of its mask table (0-{n_mask_rows - 1})")
+
+
+def _check_prediction_bound(baseline: np.ndarray, leaf_values: np.ndarray) -> None:
+    """Finite leaves can still sum to infinity (150 leaves of 1e307 do).
+
+    Bound by magnitudes, |baseline| + the largest |leaf| of each tree: every
+    partial sum, in whatever order numpy adds the trees, stays below it. Half
+    the float64 range leaves room for the rounding of those additions.
+    """
+    with np.errstate(over="ignore"):
+        per_tree = np.abs(leaf_values).max(axis=1) if leaf_values.size else np.zeros(1)
+        bound = float(abs(baseline[0]) + per_tree.sum())
+    if not bound <= np.finfo(np.float64).max / 2:
+        raise TableFormatError(
+            f"predictions could reach {bound:.3g} (baseline plus the largest leaf of "
+            "every tree): too close to the float64 limit"
+        )
+
+
+def _check_every_input_reaches_a_leaf(masks: list[np.ndarray], n_leaves: int) -> None:
+    """For each tree, some leaf below ``n_leaves`` must be kept by every row of every table.
+
+    Then any combination of rows ANDs to a mask whose lowest set bit is such a
+    leaf or a lower one, so ``predict`` always lands inside ``leaf_values`` (a
+    zero AND would give leaf 32 or 64, a stray high bit a leaf past the row: both
+    read another tree's leaf or crash). Exported tables always pass: a tree's
+    rightmost leaf is in no left subtree, so no split ever removes it.
+    Checking every combination would be rows^4 per tree; this is one AND-reduce.
+    """
+    common = np.bitwise_and.reduce(masks[0], axis=0)
+    for m in masks[1:]:
+        common &= np.bitwise_and.reduce(m, axis=0)
+    low = common.dtype.type((1 << n_leaves) - 1)
+    dead = np.flatnonzero((common & low) == 0)
+    if dead.size:
+        raise TableFormatError(
+            f"masks of tree {int(dead[0])} (and {dead.size - 1} more) keep no leaf below "
+            f"{n_leaves} for every input: some rows would reach no leaf"
+        )
 
 
 def _zone_rows(ids: np.ndarray, table: np.ndarray, unknown_row: int) -> np.ndarray:

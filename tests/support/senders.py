@@ -27,3 +27,33 @@ class ScriptedSender:
                 self.written[stream].append(json.loads(entry.data))
                 self.keys[stream].append(entry.partition_key)
         return codes
+
+
+class KinesisRulesSender(ScriptedSender):
+    """A ``ScriptedSender`` that refuses what Kinesis refuses: a request with an
+    invalid partition key or an entry over 1 MiB fails as a whole, as the real
+    service answers ``ValidationException`` (so a bad key would block a shard).
+    Bodies that are not strict JSON (NaN, Infinity) are listed in ``not_json``."""
+
+    def __init__(self, fail=None, raise_on=()):
+        super().__init__(fail, raise_on)
+        self.not_json: list[bytes] = []
+
+    def __call__(self, stream, batch):
+        from streaming.kinesis_limits import MAX_BYTES_PER_RECORD, is_valid_partition_key
+        from streaming.publish import SendError
+
+        for entry in batch:
+            size = len(entry.data) + len(entry.partition_key.encode("utf-8", "surrogatepass"))
+            if not is_valid_partition_key(entry.partition_key) or size > MAX_BYTES_PER_RECORD:
+                self.calls.append((stream, [e.ref for e in batch]))
+                raise SendError("ValidationException", "invalid entry", retryable=False)
+            try:
+                json.loads(entry.data, parse_constant=_not_json)
+            except ValueError:
+                self.not_json.append(entry.data)
+        return super().__call__(stream, batch)
+
+
+def _not_json(name):
+    raise ValueError(f"{name} is not JSON")

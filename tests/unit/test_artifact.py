@@ -126,3 +126,34 @@ def test_skops_refuses_untrusted_types(tmp_path):
     save_skops(tmp_path, FunctionTransformer(shutil.rmtree), {})
     with pytest.raises(ModelLoadError, match=r"shutil\.rmtree"):
         load_model(tmp_path)
+
+
+def _ridge(holdout_trips, y_columns: int = 1):
+    from sklearn.linear_model import Ridge
+
+    from streaming import tlc
+
+    x = tlc.features_of(holdout_trips.head(500))
+    y = holdout_trips["duration"].to_numpy()[:500]
+    return Ridge().fit(x, y if y_columns == 1 else np.column_stack([y] * y_columns))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_skops_model_with_non_finite_weights_is_refused(tmp_path, holdout_trips, value):
+    """skops checks types, not values: a NaN coefficient would be served as NaN minutes."""
+    from streaming.model.skops_format import save_skops
+
+    estimator = _ridge(holdout_trips)
+    estimator.coef_[2] = value
+    save_skops(tmp_path, estimator, {})
+    with pytest.raises(ModelLoadError, match="non-finite values"):
+        load_model(tmp_path)
+
+
+def test_skops_model_with_several_outputs_is_refused(tmp_path, holdout_trips):
+    """Two outputs per row would be flattened into twice as many "predictions"."""
+    from streaming.model.skops_format import save_skops
+
+    save_skops(tmp_path, _ridge(holdout_trips, y_columns=2), {})
+    with pytest.raises(ModelLoadError, match=r"returned shape \(8,\) for 4 rows"):
+        load_model(tmp_path)

@@ -40,9 +40,11 @@ def test_string_ride_id_and_integral_distance_are_valid():
     assert item.ride_id == "r-1" and item.trip_distance == 0.0
 
 
-def test_unknown_zone_ids_are_valid():
-    item = decode_one(make_record(ride(PULocationID=9999, DOLocationID=-3)), 0)
-    assert isinstance(item, Ride)
+def test_unknown_zone_ids_in_range_are_valid():
+    # Zones the model has never seen are predicted (and counted in UnknownZoneShare).
+    for pu, do in ((9999, 1), (1, 2**31 - 1)):
+        item = decode_one(make_record(ride(PULocationID=pu, DOLocationID=do)), 0)
+        assert isinstance(item, Ride), (pu, do)
 
 
 def test_extra_fields_are_ignored():
@@ -79,6 +81,12 @@ BAD = {
     "PU string": (Reason.INVALID_LOCATION_ID, ride(PULocationID="130")),
     "PU float": (Reason.INVALID_LOCATION_ID, ride(PULocationID=130.0)),
     "PU boolean": (Reason.INVALID_LOCATION_ID, ride(PULocationID=True)),
+    "PU zero": (Reason.INVALID_LOCATION_ID, ride(PULocationID=0)),
+    "PU negative": (Reason.INVALID_LOCATION_ID, ride(PULocationID=-5)),
+    "DO negative": (Reason.INVALID_LOCATION_ID, ride(DOLocationID=-3)),
+    "PU 2**31": (Reason.INVALID_LOCATION_ID, ride(PULocationID=2**31)),
+    "PU 400 digits": (Reason.INVALID_LOCATION_ID, ride(PULocationID=10**400)),
+    "DO minus 400 digits": (Reason.INVALID_LOCATION_ID, ride(DOLocationID=-(10**400))),
     "DO boolean": (Reason.INVALID_LOCATION_ID, ride(DOLocationID=False)),
     "distance missing": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=...)),
     "distance string": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance="3.66")),
@@ -104,6 +112,25 @@ BAD = {
     ),
     "pickup not a string": (Reason.INVALID_PICKUP_DATETIME, ride(pickup_datetime=1676000000)),
     "pickup not ISO": (Reason.INVALID_PICKUP_DATETIME, ride(pickup_datetime="Feb 1st, 8am")),
+    # Instants outside what UTC or New York local time can represent (years 1-9999).
+    "pickup year 1 UTC": (
+        Reason.INVALID_PICKUP_DATETIME,
+        ride(pickup_datetime="0001-01-01T00:00:00+00:00"),
+    ),
+    "pickup year 1 +14:00": (
+        Reason.INVALID_PICKUP_DATETIME,
+        ride(pickup_datetime="0001-01-01T00:00:00+14:00"),
+    ),
+    "pickup year 9999 -01:00": (
+        Reason.INVALID_PICKUP_DATETIME,
+        ride(pickup_datetime="9999-12-31T23:59:59-01:00"),
+    ),
+    "pickup year 9999 New York": (
+        Reason.INVALID_PICKUP_DATETIME,
+        ride(pickup_datetime="9999-12-31T20:00:00-05:00"),
+    ),
+    "pickup year 1 naive": (Reason.INVALID_PICKUP_DATETIME, ride(pickup_datetime="0001-01-01")),
+    "ride_id 129 emoji": (Reason.INVALID_RIDE_ID, ride(ride_id="\U0001f695" * 129)),
 }
 
 
@@ -155,6 +182,11 @@ def test_reason_codes_are_stable_strings():
         "invalid_ride_id",
         "invalid_pickup_datetime",
         "missing_event_time",
+        "empty_aggregate",
+        "aggregate_too_large",
+        "aggregate_too_many_rejects",
+        "prediction_not_finite",
+        "prediction_failed",
     }
 
 
@@ -169,7 +201,7 @@ def test_fast_path_agrees_with_the_field_by_field_checks():
     """validate_ride's one-pass check must accept exactly what the detailed one accepts."""
     import random
 
-    from streaming.events import _Invalid, _validate_slowly, validate_ride
+    from streaming.events import InvalidEvent, _validate_slowly, validate_ride
 
     rng = random.Random(5)
     values = [
@@ -177,6 +209,16 @@ def test_fast_path_agrees_with_the_field_by_field_checks():
         1,
         265,
         -3,
+        2**31 - 1,
+        2**31,
+        10**400,
+        -(10**400),
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T20:00:00-05:00",
+        "0002-01-01T00:00:00+23:59",
+        "9998-12-31T23:59:59-23:59",
+        "\U0001f695" * 128,
+        "\U0001f695" * 129,
         10**255 - 1,
         10**255,
         -(10**255),
@@ -206,7 +248,7 @@ def test_fast_path_agrees_with_the_field_by_field_checks():
     def outcome(check, payload):
         try:
             r = check(payload, ref)
-        except _Invalid as exc:
+        except InvalidEvent as exc:
             return ("invalid", exc.reason)
         return (
             "ride",

@@ -261,14 +261,9 @@ def test_cyclic_gc_is_paused_for_the_batch_and_restored(shipped_model):
     svc.handle({"Records": [make_record(COURSE_RIDE)]})
     assert seen == [False] and gc.isenabled()
 
-    class Broken:
-        def predict(self, x):
-            raise RuntimeError("model bug")
-
-    svc.model = type(shipped_model)(Broken(), shipped_model.metadata, "broken")
-    with pytest.raises(RuntimeError):
-        svc.handle({"Records": [make_record(COURSE_RIDE)]})
-    assert gc.isenabled()  # restored even when the batch fails
+    with pytest.raises(ValueError, match="Records"):
+        svc.handle({"not": "a Kinesis event"})
+    assert gc.isenabled()  # restored even when the invocation fails
 
 
 def test_model_monitoring_metrics(shipped_model):
@@ -289,3 +284,102 @@ def test_model_monitoring_metrics(shipped_model):
     assert metrics.values["PredictedMinutesMean"] == pytest.approx(minutes.mean())
     assert metrics.values["PredictedMinutesMax"] == pytest.approx(minutes.max())
     assert metrics.values["PredictedMinutesP50"] <= metrics.values["PredictedMinutesP90"]
+
+
+# -- poison records: each is dead-lettered, the rest of the batch goes on --
+
+POISON = {
+    "PU 400 digits": {"PULocationID": 10**400},
+    "DO minus 400 digits": {"DOLocationID": -(10**400)},
+    "PU negative": {"PULocationID": -5},
+    "pickup year 1 UTC": {"pickup_datetime": "0001-01-01T00:00:00+00:00"},
+    "pickup year 1 +14:00": {"pickup_datetime": "0001-01-01T00:00:00+14:00"},
+    "pickup 9999 -01:00": {"pickup_datetime": "9999-12-31T23:59:59-01:00"},
+    "pickup 9999 New York": {"pickup_datetime": "9999-12-31T20:00:00-05:00"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(POISON))
+def test_a_poison_record_is_dead_lettered_and_the_batch_goes_on(shipped_model, case):
+    records = [
+        make_record(ride_event(1), seq=1),
+        make_record(ride_event(2, **POISON[case]), seq=2),
+        make_record(ride_event(3), seq=3),
+    ]
+    sender = ScriptedSender()
+    response = service(shipped_model, sender).handle({"Records": records})
+    assert response["batchItemFailures"] == []
+    assert [p["prediction"]["ride_id"] for p in sender.written["preds"]] == [1, 3]
+    [letter] = sender.written["dlq"]
+    assert letter["source"] == {"eventID": records[1]["eventID"]}
+    assert letter["reason"] in {"invalid_location_id", "invalid_pickup_datetime"}
+    assert_valid("dead_letter", letter)
+
+
+class _Answers:
+    """A predictor that answers given values (a broken model, not a mock of AWS)."""
+
+    def __init__(self, values, fail_rows=()):
+        self.values = values
+        self.fail_rows = set(fail_rows)
+
+    def predict(self, x):
+        rows = x[:, 2].astype(int).tolist()  # trip_distance = row number here
+        if any(r in self.fail_rows for r in rows):
+            raise FloatingPointError("model bug")
+        return np.array([self.values[r] for r in rows])
+
+
+def _numbered_records(n):
+    return [make_record(ride_event(i, trip_distance=float(i)), seq=i + 1) for i in range(n)]
+
+
+def test_a_non_finite_prediction_is_never_published(shipped_model):
+    svc = service(shipped_model, ScriptedSender())
+    svc.model = type(shipped_model)(
+        _Answers([5.0, float("nan"), float("inf"), 7.0]), shipped_model.metadata, "bad"
+    )
+    response = svc.handle({"Records": _numbered_records(4)})
+    sender = svc._sender
+    assert response["batchItemFailures"] == []
+    assert [p["prediction"]["ride_duration"] for p in sender.written["preds"]] == [5.0, 7.0]
+    letters = sender.written["dlq"]
+    assert [letter["reason"] for letter in letters] == ["prediction_not_finite"] * 2
+    assert [letter["sequenceNumber"] for letter in letters] == [f"{i:056d}" for i in (2, 3)]
+    json.dumps(response, allow_nan=False)  # the response is JSON too
+
+
+def test_a_model_that_raises_for_one_ride_costs_only_that_ride(shipped_model):
+    svc = service(shipped_model, ScriptedSender())
+    svc.model = type(shipped_model)(
+        _Answers([5.0, 6.0, 7.0], fail_rows={1}), shipped_model.metadata, "bad"
+    )
+    response = svc.handle({"Records": _numbered_records(3)})
+    assert response["batchItemFailures"] == []
+    assert [p["prediction"]["ride_id"] for p in svc._sender.written["preds"]] == [0, 2]
+    [letter] = svc._sender.written["dlq"]
+    assert letter["reason"] == "prediction_failed" and "FloatingPointError" in letter["detail"]
+    assert_valid("dead_letter", letter)
+
+
+def test_a_reserve_that_leaves_no_time_to_publish_is_logged(shipped_model):
+    import io
+    import logging
+
+    from aws_lambda_powertools import Logger
+
+    buffer = io.StringIO()
+    logger = Logger(service="test-handler-reserve", logger_handler=logging.StreamHandler(buffer))
+    sender = ScriptedSender()
+    svc = RideDurationService(
+        shipped_model,
+        Settings(predictions_stream="preds", publish_time_reserve_s=5.0),
+        sender=sender,
+        logger=logger,
+    )
+    record = make_record(COURSE_RIDE, seq=3)
+    response = svc.handle({"Records": [record]}, LocalContext(timeout_s=5.2))
+    assert sender.calls == []  # no call could finish before the reserve
+    assert response["batchItemFailures"] == [{"itemIdentifier": f"{3:056d}"}]
+    errors = [json.loads(x) for x in buffer.getvalue().splitlines() if '"ERROR"' in x]
+    assert any("PUBLISH_TIME_RESERVE_MS" in e["message"] for e in errors)

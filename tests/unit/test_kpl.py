@@ -6,14 +6,16 @@ import base64
 import json
 import random
 
+import pytest
 from aws_kinesis_agg.aggregator import RecordAggregator
 
-from streaming import kpl
+from streaming import events, kpl
 from streaming.config import Settings
-from streaming.events import Rejection, Ride, decode_record
+from streaming.events import Reason, Rejection, Ride, decode_record
 from streaming.handler import RideDurationService
 from tests.conftest import make_record
 from tests.schemas import assert_valid
+from tests.support import kpl_build
 from tests.support.senders import ScriptedSender
 
 
@@ -112,3 +114,100 @@ def test_handler_predicts_every_user_record_and_reports_the_parent(shipped_model
     assert letter["source"] == {"eventID": parent["eventID"], "subSequenceNumber": 5}
     assert base64.b64decode(letter["data"]) == b"[]"
     assert_valid("dead_letter", letter)
+
+
+# -- hostile aggregates: every input accounted for, the work bounded, keys valid --
+
+
+def kpl_service(shipped_model, sender):
+    return RideDurationService(
+        shipped_model,
+        Settings(predictions_stream="preds", dead_letter_stream="dlq"),
+        sender=sender,
+        sleep=lambda s: None,
+    )
+
+
+def test_an_empty_aggregate_is_dead_lettered_not_dropped(shipped_model):
+    record = make_record(kpl_build.wrap(b""), seq=3, raw=True, key="parent")
+    [item] = decode_record(record, 0)
+    assert isinstance(item, Rejection) and item.reason is Reason.EMPTY_AGGREGATE
+    assert item.data == record["kinesis"]["data"]
+    sender = ScriptedSender()
+    response = kpl_service(shipped_model, sender).handle({"Records": [record]})
+    assert response["batchItemFailures"] == []
+    [letter] = sender.written["dlq"]
+    assert letter["reason"] == "empty_aggregate" and letter["data"] == item.data
+    assert_valid("dead_letter", letter)
+
+
+@pytest.mark.parametrize("bad_key", ["k" * 300, "\U0001f695" * 200, ""])
+def test_a_user_record_key_kinesis_refuses_never_keys_its_dead_letter(shipped_model, bad_key):
+    data = kpl_build.aggregate([bad_key, "good"], [(0, b"not json"), (1, ride(1))])
+    record = make_record(data, seq=5, raw=True, key="parent-key")
+    sender = ScriptedSender()
+    response = kpl_service(shipped_model, sender).handle({"Records": [record]})
+    assert response["batchItemFailures"] == []  # the shard moves on
+    [letter] = sender.written["dlq"]
+    assert letter["reason"] == "invalid_json"
+    assert sender.keys["dlq"] == ["parent-key"]  # the Kinesis record's own key
+    assert [p["prediction"]["ride_id"] for p in sender.written["preds"]] == [1]
+
+
+def test_without_any_valid_key_the_dead_letter_key_falls_back():
+    from streaming.deadletter import partition_key
+    from streaming.kinesis_limits import is_valid_partition_key
+
+    data = kpl_build.aggregate(["k" * 300], [(0, b"x")])
+    record = make_record(data, raw=True, key="p")
+    record["kinesis"]["partitionKey"] = "\ud800"  # not Unicode
+    record["eventID"] = "e" * 1000
+    record["kinesis"]["sequenceNumber"] = None
+    [item] = decode_record(record, 0)
+    key = partition_key(item)
+    assert is_valid_partition_key(key)
+
+
+def test_an_aggregate_over_the_record_cap_is_one_dead_letter(shipped_model):
+    cap = events.MAX_USER_RECORDS_PER_AGGREGATE
+    at_cap = kpl_build.aggregate(["k"], [(0, ride(i % 50)) for i in range(cap)])
+    assert len(decode_record(make_record(at_cap, raw=True), 0)) == cap
+    # one record under 1 MiB holding ~150,000 tiny user records (here: bad ones)
+    huge = kpl_build.aggregate(["k"], [(0, b"x")] * 149_000)
+    assert len(huge) < 1024 * 1024
+    record = make_record(huge, seq=8, raw=True, key="k")
+    [item] = decode_record(record, 0)
+    assert item.reason is Reason.AGGREGATE_TOO_LARGE
+    assert item.ref.sub_sequence_number is None  # the parent, whole
+    sender = ScriptedSender()
+    response = kpl_service(shipped_model, sender).handle({"Records": [record]})
+    assert response["batchItemFailures"] == []
+    assert len(sender.calls) == 1  # one PutRecords call, not 340
+    [letter] = sender.written["dlq"]
+    assert letter["reason"] == "aggregate_too_large" and "data" not in letter  # > 1 MiB
+    assert letter["size"] == len(huge)
+    assert_valid("dead_letter", letter)
+
+
+def test_many_rejected_user_records_become_one_summary_dead_letter(shipped_model):
+    cap = events.MAX_DEAD_LETTERS_PER_AGGREGATE
+    bad = [(0, b"nope")] * (cap + 1) + [(0, b"[]")] * 3
+    data = kpl_build.aggregate(["k"], [(0, ride(1)), *bad, (0, ride(2))])
+    record = make_record(data, seq=4, raw=True, key="k")
+    sender = ScriptedSender()
+    response = kpl_service(shipped_model, sender).handle({"Records": [record]})
+    assert response["batchItemFailures"] == []
+    assert sorted(p["prediction"]["ride_id"] for p in sender.written["preds"]) == [1, 2]
+    [letter] = sender.written["dlq"]
+    assert letter["reason"] == "aggregate_too_many_rejects"
+    assert letter["rejected"] == {
+        "count": cap + 4,
+        "reasons": {"invalid_json": cap + 1, "not_an_object": 3},
+    }
+    assert letter["source"] == {"eventID": record["eventID"]}  # the parent
+    assert letter["data"] == record["kinesis"]["data"]  # replayable as a whole
+    assert_valid("dead_letter", letter)
+    # exactly at the cap, each rejected user record keeps its own dead letter
+    data = kpl_build.aggregate(["k"], [(0, b"nope")] * cap)
+    items = decode_record(make_record(data, raw=True), 0)
+    assert len(items) == cap and all(i.reason is Reason.INVALID_JSON for i in items)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from streaming.publish import (
     MAX_BYTES_PER_CALL,
     MAX_BYTES_PER_RECORD,
+    CallTimedOut,
     Entry,
     PartitionKeyInvalid,
     RecordTooLarge,
     RetryPolicy,
     SendError,
+    bounded_call,
     check_entry,
     chunks,
+    entry_results,
     publish,
 )
 
@@ -159,3 +165,183 @@ def test_oversized_entries_are_reported_not_sent():
     items = [Entry(b"x", "a", 0), Entry(b"x" * MAX_BYTES_PER_RECORD, "b", 1)]
     out = publish(send, "s", items, sleep=no_sleep)
     assert send.calls == [[0]] and out.failed == [1] and out.errors["RecordTooLarge"] == 1
+
+
+def test_a_partition_key_that_is_not_valid_unicode_is_reported_not_raised():
+    # a lone surrogate cannot be encoded: the request could never be built
+    send = ScriptedSender()
+    out = publish(send, "s", [Entry(b"x", "\ud800", 0), Entry(b"x", "k", 1)], sleep=no_sleep)
+    assert send.calls == [[1]] and out.failed == [0] and out.errors["PartitionKeyInvalid"] == 1
+
+
+# -- what an entry result means (Kinesis API reference, PutRecordsResultEntry) ----------
+
+
+def test_moto_and_localstack_results_count_as_written():
+    response = {
+        "FailedRecordCount": 1,
+        "Records": [
+            {
+                "SequenceNumber": "49590338271490256608559692538361571095921575989136588898",
+                "ShardId": "shardId-000000000000",
+            },
+            {
+                "ErrorCode": "ProvisionedThroughputExceededException",
+                "ErrorMessage": "Rate exceeded",
+            },
+        ],
+        "EncryptionType": "KMS",
+    }
+    assert entry_results(response, 2) == [None, "ProvisionedThroughputExceededException"]
+
+
+@pytest.mark.parametrize(
+    "result", [{}, {"ErrorCode": None}, {"SequenceNumber": ""}, {"ErrorCode": ""}]
+)
+def test_a_result_without_sequence_number_is_not_written(result):
+    response = {"FailedRecordCount": 0, "Records": [result]}
+    assert entry_results(response, 1) == ["MissingSequenceNumber"]
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        None,
+        [],
+        {},
+        {"Records": None},
+        {"Records": 5},
+        {"Records": "ab"},
+        {"Records": {"0": {}}},
+        {"Records": [None]},
+        {"Records": [5]},
+        {"Records": [[]]},
+        {"Records": [{"SequenceNumber": 5}]},
+        {"Records": [{"ErrorCode": {"a": 1}}]},
+        {"Records": [{"SequenceNumber": "1"}, {"SequenceNumber": "2"}]},  # wrong length
+    ],
+)
+def test_a_response_off_the_documented_shape_is_a_retryable_malformed_response(response):
+    with pytest.raises(SendError) as info:
+        entry_results(response, 1)
+    assert info.value.code == "MalformedResponse" and info.value.retryable
+
+
+# -- anything else a sender does --------------------------------------------------------
+
+
+def test_an_unexpected_sender_exception_is_counted_and_its_chunk_reported():
+    send = ScriptedSender(raise_on={1: RuntimeError("a bug in the sender")})
+    out = publish(send, "s", entries(1200), sleep=no_sleep)
+    assert [len(c) for c in send.calls] == [500, 500, 200]  # the other chunks still went
+    assert out.published == 700 and out.failed == list(range(500, 1000))
+    assert out.errors["RuntimeError"] == 1
+
+
+@pytest.mark.parametrize(
+    "codes",
+    [[None], [None] * 4, None, "None" * 3, [None, None, 7], {0: None, 1: None, 2: None}],
+)
+def test_a_result_that_breaks_the_sender_contract_is_reported(codes):
+    out = publish(lambda stream, batch: codes, "s", entries(3), sleep=no_sleep)
+    assert out.published == 0 and out.failed == [0, 1, 2]
+    assert out.errors["SenderContractError"] == 1
+
+
+# -- the deadline: no call starts without time, none outlives it ------------------------
+
+
+def test_the_first_call_needs_time_too():
+    send = ScriptedSender()
+    policy = RetryPolicy(min_time_for_attempt_s=0.5)
+    out = publish(send, "s", entries(3), policy=policy, time_left=lambda: 0.2, sleep=no_sleep)
+    assert send.calls == [] and out.calls == 0
+    assert out.failed == [0, 1, 2] and out.gave_up_reason == "invocation deadline"
+
+
+class BlockingSender:
+    """A PutRecords call that hangs (until released), as a stalled endpoint does."""
+
+    def __init__(self, hold_s: float = 5.0) -> None:
+        self.release = threading.Event()
+        self.hold_s = hold_s
+        self.started = 0
+
+    def __call__(self, stream, batch):
+        self.started += 1
+        self.release.wait(self.hold_s)
+        return [None] * len(batch)
+
+
+def seconds_to(deadline: float):
+    return lambda: deadline - time.monotonic()
+
+
+def test_a_call_in_flight_is_abandoned_at_the_deadline():
+    send = BlockingSender()
+    policy = RetryPolicy(min_time_for_attempt_s=0.1)
+    started = time.monotonic()
+    try:
+        out = publish(send, "s", entries(3), policy=policy, time_left=seconds_to(started + 0.4))
+    finally:
+        send.release.set()
+    assert time.monotonic() - started < 0.8  # returned at the deadline, not when the call did
+    assert out.published == 0 and out.failed == [0, 1, 2]  # outcome unknown: reported
+    assert out.errors["CallTimedOut"] == 1 and out.gave_up_reason == "invocation deadline"
+
+
+def test_calls_in_flight_at_once_all_end_by_the_shared_deadline():
+    send = BlockingSender()
+    policy = RetryPolicy(min_time_for_attempt_s=0.1)
+    deadline = time.monotonic() + 0.4
+    outs, ended = [], []
+
+    def one(first):
+        items = [Entry(b"x", "k", first + i) for i in range(3)]
+        outs.append(publish(send, "s", items, policy=policy, time_left=seconds_to(deadline)))
+        ended.append(time.monotonic())
+
+    workers = [threading.Thread(target=one, args=(10 * n,)) for n in range(4)]
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=5)
+    finally:
+        send.release.set()
+    assert send.started == 4 and len(ended) == 4
+    assert max(ended) < deadline + 0.3
+    assert sorted(r for o in outs for r in o.failed) == sorted(
+        n * 10 + i for n in range(4) for i in range(3)
+    )
+
+
+def test_bounded_call_returns_the_result_or_raises_what_the_call_raised():
+    assert bounded_call(lambda: 42, 1.0) == 42
+
+    def boom():
+        raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        bounded_call(boom, 1.0)
+
+
+def test_bounded_call_gives_up_on_time_and_leaves_the_call_behind():
+    release = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(CallTimedOut):
+        bounded_call(lambda: release.wait(5), 0.2)
+    assert time.monotonic() - started < 0.6
+    release.set()
+
+
+@pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan")])
+def test_bounded_call_starts_nothing_without_time(timeout):
+    ran = []
+    with pytest.raises(CallTimedOut):
+        bounded_call(lambda: ran.append(1), timeout)
+    assert ran == []
+
+
+def test_bounded_call_without_a_deadline_runs_on_the_callers_thread():
+    assert bounded_call(threading.get_ident, float("inf")) == threading.get_ident()

@@ -7,7 +7,7 @@ import pytest
 
 from streaming import tlc
 from streaming.model.export import ExportError, ZoneCodes, export_tree_tables
-from streaming.model.tree_tables import TableFormatError, TreeTables
+from streaming.model.tree_tables import MASKS, TableFormatError, TreeTables
 from tests.conftest import DATA
 
 TOLERANCE_MIN = 1e-4
@@ -124,3 +124,34 @@ def test_export_refuses_what_it_cannot_express():
     numeric = HistGradientBoostingRegressor(max_iter=2).fit(x, x[:, 0])
     with pytest.raises(ExportError, match="categorical"):
         export_tree_tables(numeric, zones)
+
+
+def test_exported_masks_always_keep_each_trees_rightmost_leaf(fitted):
+    """The load-time reachability check relies on this: no split removes a tree's
+    rightmost leaf, so every combination of rows keeps some leaf of the tree."""
+    _, tables = fitted
+    arrays = tables.arrays()
+    common = np.bitwise_and.reduce(
+        [np.bitwise_and.reduce(arrays[name], axis=0) for name in MASKS], axis=0
+    )
+    low = common.dtype.type((1 << arrays["leaf_values"].shape[1]) - 1)
+    assert np.all(common & low)
+
+
+def test_values_that_would_mis_predict_are_refused(fitted):
+    _, tables = fitted
+    arrays = tables.arrays()
+    nan_leaf = arrays["leaf_values"].copy()
+    nan_leaf[3, 0] = np.nan
+    huge_leaves = np.full_like(arrays["leaf_values"], 1e307)
+    for name, value, message in (
+        ("leaf_values", nan_leaf, "leaf_values has 1 non-finite value"),
+        ("leaf_values", huge_leaves, "predictions could reach inf"),
+        ("baseline", np.array([np.inf]), "baseline has 1 non-finite value"),
+        ("zone_rows_pu", arrays["zone_rows_pu"].astype(float), "native integer"),
+        ("leaf_values", arrays["leaf_values"][:, :5].copy(), "keep no leaf below 5"),
+        ("baseline", arrays["baseline"].astype(">f8"), "baseline must be float64"),
+        ("baseline", [0.0], "baseline must be a numpy array"),
+    ):
+        with pytest.raises(TableFormatError, match=message):
+            TreeTables(**dict(arrays, **{name: value}))
