@@ -34,11 +34,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streaming.events import (
+    InvalidEvent,
     Reason,
     RecordRef,
     Rejection,
     Ride,
-    InvalidEvent,
     decode_payload,
     validate_event,
 )
