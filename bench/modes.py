@@ -2,7 +2,7 @@
 
 1. ``streaming score`` on a whole TLC month (2023-02, 64,809 rows), parquet to
    parquet, several rounds: rows/s.
-2. ``streaming serve`` (gunicorn, 2 workers x 4 threads) under concurrent load on
+2. ``streaming serve`` (gunicorn, 2 asyncio workers) under concurrent load on
    loopback: client processes with keep-alive connections send real rides for a
    fixed time; requests/s and the latency distribution.
 """
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rounds}) |"
     )
     serve_row = (
-        f"| `streaming serve` (gunicorn, 2 workers x 4 threads), "
+        f"| `streaming serve` (gunicorn, 2 asyncio workers), "
         f"{w['concurrency']} concurrent keep-alive clients, {args.seconds:.0f} s | "
         f"**{w['requests_per_s']:,.0f} requests/s**, p50 {w['p50_ms']:.1f} ms, "
         f"p99 {w['p99_ms']:.1f} ms, {w['errors']} errors in {w['requests']:,} "
