@@ -71,7 +71,7 @@ package: venv
 	$(MAKE) --no-print-directory build-RideDurationFunction ARTIFACTS_DIR=$(PACKAGE_DIR)
 	mkdir -p dist
 	cd $(PACKAGE_DIR) && $(CURDIR)/$(PY) -m zipfile -c $(CURDIR)/$(PACKAGE_ZIP) .
-	$(PY) -m streaming.package_report $(PACKAGE_DIR) $(PACKAGE_ZIP)
+	$(PY) -m streaming.tools.package_report $(PACKAGE_DIR) $(PACKAGE_ZIP)
 
 ## sam build calls this target (template.yaml: BuildMethod makefile) with ARTIFACTS_DIR set:
 ## Linux wheels for the Lambda runtime's Python, fetched with pip --platform (no Docker).

@@ -8,9 +8,9 @@ setting or an unloadable model fails the init with a message that names it.
 import gc
 from typing import Any
 
-from streaming.handler import build_service
-from streaming.lambda_context import LocalContext
-from streaming.observability import logger, metrics
+from streaming.consumer.handler import build_service
+from streaming.consumer.lambda_context import LocalContext
+from streaming.consumer.observability import logger, metrics
 
 SERVICE = build_service(logger=logger, metrics=metrics)
 # Everything made at init lives as long as the container: keep it out of every

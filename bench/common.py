@@ -117,14 +117,14 @@ def localstack_process() -> Iterator[tuple[str, subprocess.Popen] | None]:
 
 
 def kinesis(endpoint: str) -> Any:
-    from streaming.handler import make_kinesis_client
+    from streaming.consumer.kinesis_client import make_kinesis_client
 
     ensure_path()
     return make_kinesis_client(endpoint)
 
 
 def new_stream(client: Any, shards: int = 2, prefix: str = "bench") -> str:
-    from streaming.kinesis_io import create_stream
+    from streaming.tools.stream_io import create_stream
 
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     create_stream(client, name, shards)
@@ -132,7 +132,7 @@ def new_stream(client: Any, shards: int = 2, prefix: str = "bench") -> str:
 
 
 def holdout_trips() -> Any:
-    from streaming import tlc
+    from streaming.training import tlc
 
     trips, _ = tlc.load_trips(tlc.month_path(REPO / "data", "2023-02"))
     return trips
@@ -140,7 +140,7 @@ def holdout_trips() -> Any:
 
 def ride_payloads(n: int, seed: int = 0) -> list[tuple[bytes, str]]:
     """``n`` real rides of 2023-02 as (JSON bytes, partition key)."""
-    from streaming import tlc
+    from streaming.training import tlc
 
     trips = holdout_trips()
     sample = trips.sample(n=n, random_state=seed, replace=n > len(trips))
@@ -150,7 +150,7 @@ def ride_payloads(n: int, seed: int = 0) -> list[tuple[bytes, str]]:
 
 def lambda_event(payloads: list[tuple[bytes, str]]) -> dict[str, Any]:
     """One batch as the event source mapping delivers it (one shard, in order)."""
-    from streaming.kinesis_event import lambda_event as build
+    from streaming.esm.lambda_event import lambda_event as build
 
     records = [
         {
@@ -174,7 +174,7 @@ def baseline_model_path() -> Path:
     path = CACHE / "baseline-dv-lr-2021-01.pkl"
     if not path.exists():
         from bench.baseline.course_model import train
-        from streaming import tlc
+        from streaming.training import tlc
 
         trips, _ = tlc.load_trips(tlc.month_path(REPO / "data", "2021-01"))
         path.parent.mkdir(parents=True, exist_ok=True)

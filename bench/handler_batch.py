@@ -21,10 +21,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import common  # noqa: E402
-from streaming.config import Settings  # noqa: E402
-from streaming.events import Ride, decode_records  # noqa: E402
-from streaming.features import feature_matrix  # noqa: E402
-from streaming.handler import RideDurationService  # noqa: E402
+from streaming.consumer.config import Settings  # noqa: E402
+from streaming.consumer.decode import decode_records  # noqa: E402
+from streaming.consumer.features import feature_matrix  # noqa: E402
+from streaming.consumer.handler import RideDurationService  # noqa: E402
+from streaming.consumer.records import Ride  # noqa: E402
 from streaming.model import load_model  # noqa: E402
 
 

@@ -34,10 +34,11 @@ from bench import common
 
 common.ensure_path()
 
+from streaming.consumer.kinesis_sender import kinesis_sender  # noqa: E402
+from streaming.consumer.publish import Entry, publish  # noqa: E402
 from streaming.esm.follow import Follower  # noqa: E402
 from streaming.esm.reader import StartingPosition  # noqa: E402
-from streaming.publish import Entry, kinesis_sender, publish  # noqa: E402
-from streaming.send import SendStats, send_events  # noqa: E402
+from streaming.tools.produce import SendStats, send_events  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -26,9 +26,9 @@ from bench import common
 
 common.ensure_path()
 
-from streaming.config import Settings  # noqa: E402
-from streaming.handler import RideDurationService  # noqa: E402
-from streaming.lambda_context import LocalContext  # noqa: E402
+from streaming.consumer.config import Settings  # noqa: E402
+from streaming.consumer.handler import RideDurationService  # noqa: E402
+from streaming.consumer.lambda_context import LocalContext  # noqa: E402
 from streaming.model import load_model  # noqa: E402
 
 TARGETS = {
@@ -199,7 +199,7 @@ def end_to_end(endpoint: str, which: str, n: int, latency_rate: float) -> dict[s
     from streaming.esm.follow import Follower
     from streaming.esm.reader import StartingPosition
     from streaming.esm.runner import EventSourceMapping, MappingConfig
-    from streaming.send import send_events
+    from streaming.tools.produce import send_events
 
     client = common.kinesis(endpoint)
     source, output = common.new_stream(client, 2, "e2e-in"), common.new_stream(client, 2, "e2e-out")
@@ -229,7 +229,7 @@ def end_to_end(endpoint: str, which: str, n: int, latency_rate: float) -> dict[s
     stop = threading.Event()
     runner = threading.Thread(target=mapping.run, args=(stop,), daemon=True)
     runner.start()
-    from streaming.send import SendStats
+    from streaming.tools.produce import SendStats
 
     stats = SendStats()
     sender = threading.Thread(

@@ -1,3 +1,3 @@
-from streaming.cli import main
+from streaming.tools.cli import main
 
 raise SystemExit(main())

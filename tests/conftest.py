@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from streaming.kinesis_event import lambda_record
+from streaming.esm.lambda_event import lambda_record
 
 # Property-based tests (hypothesis). `make test` loads "ci": derandomised (the
 # same examples on every run, so CI is repeatable) with each test's own bounded
@@ -70,7 +70,7 @@ def make_record(
 
 def decode_one(record: Any, index: int = 0):
     """The single item of a plain (not KPL-aggregated) record."""
-    from streaming.events import decode_record
+    from streaming.consumer.decode import decode_record
 
     [item] = decode_record(record, index)
     return item
@@ -86,7 +86,7 @@ def shipped_model():
 @pytest.fixture(scope="session")
 def holdout_trips():
     """The unseen month (2023-02), cleaned as for training."""
-    from streaming import tlc
+    from streaming.training import tlc
 
     trips, _ = tlc.load_trips(tlc.month_path(DATA, "2023-02"))
     return trips

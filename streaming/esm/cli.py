@@ -12,11 +12,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streaming.cli_common import add_aws_options, kinesis_client, session
 from streaming.esm.checkpoints import CheckpointStore
 from streaming.esm.destinations import parse_destination
 from streaming.esm.reader import StartingPosition
 from streaming.esm.runner import EventSourceMapping, MappingConfig, load_handler
+from streaming.tools.aws_session import add_aws_options, kinesis_client, session
 
 DESCRIPTION = """\
 Poll every shard of a Kinesis stream and invoke a handler in this process with

@@ -13,7 +13,7 @@ from typing import Any
 
 from streaming.esm.reader import ShardReader, StartingPosition, list_shards, ready_shards
 
-LOG = logging.getLogger("streaming.tail")
+LOG = logging.getLogger("streaming.tools.tail")
 
 
 class Follower:

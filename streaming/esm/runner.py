@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from streaming.consumer.lambda_context import LocalContext
 from streaming.esm.checkpoints import CheckpointStore
 from streaming.esm.destinations import (
     RECORD_AGE_EXCEEDED,
@@ -47,10 +48,9 @@ from streaming.esm.destinations import (
     Destination,
     Failure,
 )
+from streaming.esm.lambda_event import lambda_record
 from streaming.esm.outcome import BatchFailure, PartialFailure, Success, classify
 from streaming.esm.reader import ShardReader, StartingPosition, list_shards, ready_shards
-from streaming.kinesis_event import lambda_record
-from streaming.lambda_context import LocalContext
 
 LOG = logging.getLogger("streaming.esm")
 

@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from streaming.model.artifact import METADATA_FILE, ModelLoadError, read_metadata, sha256_file
+from streaming.model.contract import METADATA_FILE, ModelLoadError, read_metadata, sha256_file
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

@@ -10,12 +10,11 @@ so the cold start is ~2 s slower than tree tables.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from streaming.model.artifact import SKOPS_FILE, SKOPS_FORMAT, ModelLoadError, write_metadata
+from streaming.model.contract import SKOPS_FORMAT, ModelLoadError
 
 #: Types skops does not trust by default that a scikit-learn regressor needs.
 #: Anything else found in a file is refused with its name in the message.
@@ -107,13 +106,3 @@ def _check_probe(predictor: SkopsPredictor, location: str) -> None:
             f"cannot load model from {location}: predict() gives non-finite values "
             f"{out.tolist()} on ordinary rides (NaN or infinite weights?)"
         )
-
-
-def save_skops(directory: Path, estimator: Any, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Write a fitted regressor (taking the raw ``FEATURES`` matrix) as a skops model dir."""
-    import skops.io as sio
-
-    directory.mkdir(parents=True, exist_ok=True)
-    data = sio.dumps(estimator)
-    (directory / SKOPS_FILE).write_bytes(data)
-    return write_metadata(directory, metadata, SKOPS_FILE, data, SKOPS_FORMAT)

@@ -15,8 +15,8 @@ import uuid
 
 import pytest
 
-from streaming.handler import make_kinesis_client
-from streaming.kinesis_io import create_stream, read_all
+from streaming.consumer.kinesis_client import make_kinesis_client
+from streaming.tools.stream_io import create_stream, read_all
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from streaming.kinesis_io import read_all
+from streaming.tools.stream_io import read_all
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from streaming import tlc
-from streaming.config import Settings
+from streaming.consumer.config import Settings
+from streaming.consumer.handler import RideDurationService
 from streaming.esm.follow import Follower
 from streaming.esm.reader import StartingPosition
 from streaming.esm.runner import EventSourceMapping, MappingConfig
-from streaming.handler import RideDurationService
-from streaming.send import send_events
+from streaming.tools.produce import send_events
+from streaming.training import tlc
 from tests.support.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.integration

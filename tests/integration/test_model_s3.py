@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from streaming.model import ModelLoadError, load_model
-from streaming.model.artifact import METADATA_FILE, NPZ_FILE
+from streaming.model.contract import METADATA_FILE, NPZ_FILE
 from tests.conftest import MODELS
 
 pytestmark = pytest.mark.integration

@@ -51,7 +51,7 @@ def test_package_builds_and_the_packaged_function_runs(tmp_path):
     with zipfile.ZipFile(archive) as zf:
         names = set(zf.namelist())
         zf.extractall(tmp_path / "task")
-    assert {"lambda_function.py", "models/model.npz", "streaming/handler.py"} <= names
+    assert {"lambda_function.py", "models/model.npz", "streaming/consumer/handler.py"} <= names
     assert not any(n.startswith(("sklearn/", "scipy/", "pandas/")) for n in names)
     assert sum(i.file_size for i in zipfile.ZipFile(archive).infolist()) < 250_000_000
 

@@ -8,10 +8,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from streaming import tlc
-from streaming.config import Settings
-from streaming.handler import RideDurationService
-from streaming.publish import Entry, kinesis_sender, publish
+from streaming.consumer.config import Settings
+from streaming.consumer.handler import RideDurationService
+from streaming.consumer.kinesis_sender import kinesis_sender
+from streaming.consumer.publish import Entry, publish
+from streaming.training import tlc
 from tests.integration.conftest import read_json, run_to_idle
 from tests.schemas import assert_valid
 from tests.support.fault_proxy import FaultProxy

@@ -9,12 +9,13 @@ import uuid
 
 import pytest
 
-from streaming.config import Settings
+from streaming.consumer.config import Settings
+from streaming.consumer.handler import RideDurationService
+from streaming.consumer.kinesis_sender import kinesis_sender
+from streaming.consumer.publish import Entry, publish
 from streaming.esm.checkpoints import CheckpointStore
 from streaming.esm.destinations import parse_destination
-from streaming.handler import RideDurationService
-from streaming.publish import Entry, kinesis_sender, publish
-from streaming.replay import replay_on_failure_queue
+from streaming.tools.replay import replay_on_failure_queue
 from tests.conftest import REPO
 from tests.integration.conftest import read_json, run_to_idle
 

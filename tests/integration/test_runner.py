@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from streaming.consumer.kinesis_sender import kinesis_sender
+from streaming.consumer.publish import Entry, publish
 from streaming.esm.checkpoints import CheckpointStore
 from streaming.esm.destinations import JsonLinesFile, parse_destination
 from streaming.esm.reader import StartingPosition
-from streaming.kinesis_io import wait_active
-from streaming.publish import Entry, kinesis_sender, publish
+from streaming.tools.stream_io import wait_active
 from tests.integration.conftest import run_to_idle
 from tests.support.fault_proxy import FaultProxy
 
@@ -258,7 +259,7 @@ def test_checkpoints_let_a_restarted_runner_resume(kinesis, stream, tmp_path):
 def test_expired_iterators_are_renewed(kinesis, stream, moto_endpoint):
     # GetShardIterator: "A shard iterator expires 5 minutes after it is returned."
     put(kinesis, stream, 40)
-    from streaming.handler import make_kinesis_client
+    from streaming.consumer.kinesis_client import make_kinesis_client
 
     with FaultProxy(moto_endpoint) as proxy:
         client = make_kinesis_client(proxy.url)
@@ -274,8 +275,8 @@ def test_idle_shards_are_polled_about_once_per_interval(kinesis, stream, moto_en
     # "Lambda polls each shard ... at a base rate of once per second. When more records
     # are available, Lambda keeps processing batches until the function catches up."
     put(kinesis, stream, 400, keys=["same"] * 400)
+    from streaming.consumer.kinesis_client import make_kinesis_client
     from streaming.esm.runner import EventSourceMapping, MappingConfig
-    from streaming.handler import make_kinesis_client
 
     with FaultProxy(moto_endpoint) as proxy:
         client = make_kinesis_client(proxy.url)

@@ -10,7 +10,7 @@ import boto3
 import pandas as pd
 import pytest
 
-from streaming.score import main
+from streaming.serving.score import main
 from tests.conftest import DATA
 
 pytestmark = pytest.mark.integration

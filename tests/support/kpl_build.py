@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from streaming.kpl import MAGIC
+from streaming.consumer.kpl import MAGIC
 
 
 def varint(value: int) -> bytes:

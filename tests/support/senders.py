@@ -40,8 +40,8 @@ class KinesisRulesSender(ScriptedSender):
         self.not_json: list[bytes] = []
 
     def __call__(self, stream, batch):
-        from streaming.kinesis_limits import MAX_BYTES_PER_RECORD, is_valid_partition_key
-        from streaming.publish import SendError
+        from streaming.consumer.kinesis_limits import MAX_BYTES_PER_RECORD, is_valid_partition_key
+        from streaming.consumer.publish import SendError
 
         for entry in batch:
             size = len(entry.data) + len(entry.partition_key.encode("utf-8", "surrogatepass"))

@@ -10,9 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from streaming.features import FEATURES
 from streaming.model import ModelLoadError, load_model
-from streaming.model.artifact import METADATA_FILE, NPZ_FILE
+from streaming.model.contract import FEATURES, METADATA_FILE, NPZ_FILE
 from tests.conftest import MODELS
 
 
@@ -105,8 +104,8 @@ def test_skops_model_round_trip(tmp_path, holdout_trips):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from streaming import tlc
-    from streaming.model.skops_format import save_skops
+    from streaming.training import tlc
+    from streaming.training.skops_writer import save_skops
 
     x = tlc.features_of(holdout_trips.head(2000))
     y = holdout_trips["duration"].to_numpy()[:2000]
@@ -120,7 +119,7 @@ def test_skops_model_round_trip(tmp_path, holdout_trips):
 def test_skops_refuses_untrusted_types(tmp_path):
     from sklearn.preprocessing import FunctionTransformer
 
-    from streaming.model.skops_format import save_skops
+    from streaming.training.skops_writer import save_skops
 
     # A transformer wrapping an arbitrary function: loading it could run code.
     save_skops(tmp_path, FunctionTransformer(shutil.rmtree), {})
@@ -131,7 +130,7 @@ def test_skops_refuses_untrusted_types(tmp_path):
 def _ridge(holdout_trips, y_columns: int = 1):
     from sklearn.linear_model import Ridge
 
-    from streaming import tlc
+    from streaming.training import tlc
 
     x = tlc.features_of(holdout_trips.head(500))
     y = holdout_trips["duration"].to_numpy()[:500]
@@ -141,7 +140,7 @@ def _ridge(holdout_trips, y_columns: int = 1):
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_skops_model_with_non_finite_weights_is_refused(tmp_path, holdout_trips, value):
     """skops checks types, not values: a NaN coefficient would be served as NaN minutes."""
-    from streaming.model.skops_format import save_skops
+    from streaming.training.skops_writer import save_skops
 
     estimator = _ridge(holdout_trips)
     estimator.coef_[2] = value
@@ -152,7 +151,7 @@ def test_skops_model_with_non_finite_weights_is_refused(tmp_path, holdout_trips,
 
 def test_skops_model_with_several_outputs_is_refused(tmp_path, holdout_trips):
     """Two outputs per row would be flattened into twice as many "predictions"."""
-    from streaming.model.skops_format import save_skops
+    from streaming.training.skops_writer import save_skops
 
     save_skops(tmp_path, _ridge(holdout_trips, y_columns=2), {})
     with pytest.raises(ModelLoadError, match=r"returned shape \(8,\) for 4 rows"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streaming.config import SHIPPED_MODEL_DIR, ConfigError, Settings
+from streaming.consumer.config import SHIPPED_MODEL_DIR, ConfigError, Settings
 
 
 def test_defaults_match_the_course():

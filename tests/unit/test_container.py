@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from streaming.config import Settings
+from streaming.consumer.config import Settings
 from tests.conftest import REPO
 
 IN_CI = os.environ.get("CI") == "true"

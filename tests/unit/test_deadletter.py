@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from streaming.deadletter import dead_letter_event, encode, partition_key
-from streaming.events import Rejection
-from streaming.publish import MAX_BYTES_PER_RECORD
+from streaming.consumer.deadletter import dead_letter_event, partition_key
+from streaming.consumer.encoding import compact_json as encode
+from streaming.consumer.kinesis_limits import MAX_BYTES_PER_RECORD
+from streaming.consumer.records import Rejection
 from tests.conftest import decode_one, make_record
 from tests.schemas import assert_valid
 

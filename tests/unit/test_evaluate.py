@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from streaming import tlc
-from streaming.evaluate import evaluate, main
+from streaming.tools.evaluate import evaluate, main
+from streaming.training import tlc
 from tests.conftest import DATA
 
 

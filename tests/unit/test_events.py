@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from streaming.events import Reason, Rejection, Ride
+from streaming.consumer.records import Reason, Rejection, Ride
 from tests.conftest import COURSE_RIDE, decode_one, make_record
 
 
@@ -201,7 +201,8 @@ def test_fast_path_agrees_with_the_field_by_field_checks():
     """validate_ride's one-pass check must accept exactly what the detailed one accepts."""
     import random
 
-    from streaming.events import InvalidEvent, _validate_slowly, validate_ride
+    from streaming.consumer.records import InvalidEvent
+    from streaming.consumer.validate import _validate_slowly, validate_ride
 
     rng = random.Random(5)
     values = [

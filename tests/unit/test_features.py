@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from streaming.events import Ride
-from streaming.features import FEATURES, feature_matrix, new_york_hour_weekday
+from streaming.consumer.features import feature_matrix, new_york_hour_weekday
+from streaming.consumer.records import Ride
+from streaming.model.contract import FEATURES
 from tests.conftest import COURSE_RIDE, decode_one, make_record
 
 NY = ZoneInfo("America/New_York")

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from streaming.config import Settings
-from streaming.events import Ride
-from streaming.features import feature_matrix
-from streaming.handler import RideDurationService
-from streaming.lambda_context import LocalContext
+from streaming.consumer.config import Settings
+from streaming.consumer.features import feature_matrix
+from streaming.consumer.handler import RideDurationService
+from streaming.consumer.lambda_context import LocalContext
+from streaming.consumer.records import Ride
 from tests.conftest import COURSE_RIDE, decode_one, make_record
 from tests.schemas import assert_valid
 from tests.support.senders import ScriptedSender

@@ -14,8 +14,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streaming.config import Settings
-from streaming.handler import RideDurationService
+from streaming.consumer.config import Settings
+from streaming.consumer.handler import RideDurationService
 from tests.support.budget import examples
 from tests.support.senders import KinesisRulesSender
 from tests.support.strategies import batches

@@ -9,10 +9,11 @@ import random
 import pytest
 from aws_kinesis_agg.aggregator import RecordAggregator
 
-from streaming import events, kpl
-from streaming.config import Settings
-from streaming.events import Reason, Rejection, Ride, decode_record
-from streaming.handler import RideDurationService
+from streaming.consumer import decode, kpl
+from streaming.consumer.config import Settings
+from streaming.consumer.decode import decode_record
+from streaming.consumer.handler import RideDurationService
+from streaming.consumer.records import Reason, Rejection, Ride
 from tests.conftest import make_record
 from tests.schemas import assert_valid
 from tests.support import kpl_build
@@ -155,8 +156,8 @@ def test_a_user_record_key_kinesis_refuses_never_keys_its_dead_letter(shipped_mo
 
 
 def test_without_any_valid_key_the_dead_letter_key_falls_back():
-    from streaming.deadletter import partition_key
-    from streaming.kinesis_limits import is_valid_partition_key
+    from streaming.consumer.deadletter import partition_key
+    from streaming.consumer.kinesis_limits import is_valid_partition_key
 
     data = kpl_build.aggregate(["k" * 300], [(0, b"x")])
     record = make_record(data, raw=True, key="p")
@@ -169,7 +170,7 @@ def test_without_any_valid_key_the_dead_letter_key_falls_back():
 
 
 def test_an_aggregate_over_the_record_cap_is_one_dead_letter(shipped_model):
-    cap = events.MAX_USER_RECORDS_PER_AGGREGATE
+    cap = decode.MAX_USER_RECORDS_PER_AGGREGATE
     at_cap = kpl_build.aggregate(["k"], [(0, ride(i % 50)) for i in range(cap)])
     assert len(decode_record(make_record(at_cap, raw=True), 0)) == cap
     # one record under 1 MiB holding ~150,000 tiny user records (here: bad ones)
@@ -190,7 +191,7 @@ def test_an_aggregate_over_the_record_cap_is_one_dead_letter(shipped_model):
 
 
 def test_many_rejected_user_records_become_one_summary_dead_letter(shipped_model):
-    cap = events.MAX_DEAD_LETTERS_PER_AGGREGATE
+    cap = decode.MAX_DEAD_LETTERS_PER_AGGREGATE
     bad = [(0, b"nope")] * (cap + 1) + [(0, b"[]")] * 3
     data = kpl_build.aggregate(["k"], [(0, ride(1)), *bad, (0, ride(2))])
     record = make_record(data, seq=4, raw=True, key="k")

@@ -30,8 +30,10 @@ from hypothesis.control import currently_in_test_context
 
 from streaming.model import ModelLoadError, load_model
 from streaming.model import artifact as artifact_module
-from streaming.model.artifact import NPZ_FILE, npz_bytes, write_metadata
+from streaming.model import npz as npz_module
+from streaming.model.contract import NPZ_FILE
 from streaming.model.tree_tables import ARRAYS, FORMAT, TreeTables
+from streaming.training.artifact_writer import npz_bytes, write_metadata
 from tests.conftest import MODELS
 from tests.support.budget import examples
 
@@ -378,7 +380,7 @@ def test_a_deflate_bomb_is_refused_from_the_zip_directory(model_of):
 
 
 def test_members_each_within_the_cap_are_refused_in_total(model_of, monkeypatch):
-    monkeypatch.setattr(artifact_module, "MAX_NPZ_UNCOMPRESSED_BYTES", 4 << 20)
+    monkeypatch.setattr(npz_module, "MAX_NPZ_UNCOMPRESSED_BYTES", 4 << 20)
     members = members_of(arrays_copy())
     members[7] = zero_bomb(3)
     members[2] = zero_bomb(3, "masks_pu.npy")

@@ -7,9 +7,9 @@ import json
 
 import pandas as pd
 
-from streaming.config import Settings
-from streaming.handler import RideDurationService
-from streaming.score import score
+from streaming.consumer.config import Settings
+from streaming.consumer.handler import RideDurationService
+from streaming.serving.score import score
 from tests.conftest import make_record
 from tests.support.web import call
 

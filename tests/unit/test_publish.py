@@ -7,19 +7,17 @@ import time
 
 import pytest
 
-from streaming.publish import (
-    MAX_BYTES_PER_CALL,
-    MAX_BYTES_PER_RECORD,
-    CallTimedOut,
+from streaming.consumer.bounded_call import CallTimedOut, bounded_call
+from streaming.consumer.kinesis_limits import MAX_BYTES_PER_CALL, MAX_BYTES_PER_RECORD
+from streaming.consumer.kinesis_sender import entry_results
+from streaming.consumer.publish import (
     Entry,
     PartitionKeyInvalid,
     RecordTooLarge,
     RetryPolicy,
     SendError,
-    bounded_call,
     check_entry,
     chunks,
-    entry_results,
     publish,
 )
 

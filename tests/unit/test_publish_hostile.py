@@ -25,18 +25,13 @@ from botocore.config import Config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.config import Settings
-from streaming.handler import RideDurationService
-from streaming.lambda_context import LocalContext
-from streaming.publish import (
-    MAX_BYTES_PER_RECORD,
-    CallTimedOut,
-    Entry,
-    RetryPolicy,
-    SendError,
-    kinesis_sender,
-    publish,
-)
+from streaming.consumer.bounded_call import CallTimedOut
+from streaming.consumer.config import Settings
+from streaming.consumer.handler import RideDurationService
+from streaming.consumer.kinesis_limits import MAX_BYTES_PER_RECORD
+from streaming.consumer.kinesis_sender import kinesis_sender
+from streaming.consumer.lambda_context import LocalContext
+from streaming.consumer.publish import Entry, RetryPolicy, SendError, publish
 from tests.conftest import COURSE_RIDE, make_record
 from tests.support.budget import examples
 

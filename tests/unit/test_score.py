@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from streaming.score import ScoreError, check_targets, main, score
+from streaming.serving.score import ScoreError, check_targets, main, score
 from tests.conftest import DATA
 
 
@@ -345,7 +345,7 @@ class _FakeS3:
 def test_s3_outputs_are_uploaded_only_after_a_successful_run(shipped_model, tmp_path, monkeypatch):
     import tempfile
 
-    import streaming.score as module
+    import streaming.serving.score as module
 
     local_tmp = tmp_path / "tmp"
     local_tmp.mkdir()

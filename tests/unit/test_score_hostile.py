@@ -26,11 +26,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streaming import kpl
-from streaming.config import Settings
-from streaming.events import RecordRef, Ride
-from streaming.handler import RideDurationService
-from streaming.score import ScoreError, _fit_output, _split_lines, main, score
+from streaming.consumer import kpl
+from streaming.consumer.config import Settings
+from streaming.consumer.handler import RideDurationService
+from streaming.consumer.records import RecordRef, Ride
+from streaming.serving.score import ScoreError, _fit_output, _split_lines, main, score
 from tests.conftest import make_record
 from tests.support.budget import examples
 from tests.support.strategies import iso_datetimes, payload_bytes
@@ -310,7 +310,7 @@ def test_a_ride_the_model_fails_on_costs_only_itself(shipped_model, tmp_path, ca
 def test_a_validator_that_raises_is_a_one_line_error_naming_the_row(
     shipped_model, tmp_path, monkeypatch
 ):
-    import streaming.score as module
+    import streaming.serving.score as module
 
     real = module.validate_event
 

@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from streaming.events import RecordRef, validate_event
-from streaming.features import feature_matrix
+from streaming.consumer.features import feature_matrix
+from streaming.consumer.records import RecordRef
+from streaming.consumer.validate import validate_event
 from tests.support.web import call
 
 

@@ -27,13 +27,15 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from streaming import kpl
-from streaming.config import Settings
-from streaming.events import RecordRef, decode_payload, validate_event
-from streaming.features import feature_matrix
-from streaming.handler import RideDurationService
-from streaming.observability import logger
-from streaming.serve import BODY_TIMEOUT_SECONDS, MAX_BODY_BYTES, OPENAPI, PredictionApp
+from streaming.consumer import kpl
+from streaming.consumer.config import Settings
+from streaming.consumer.decode import decode_payload
+from streaming.consumer.features import feature_matrix
+from streaming.consumer.handler import RideDurationService
+from streaming.consumer.observability import logger
+from streaming.consumer.records import RecordRef
+from streaming.consumer.validate import validate_event
+from streaming.serving.serve import BODY_TIMEOUT_SECONDS, MAX_BODY_BYTES, OPENAPI, PredictionApp
 from tests.conftest import decode_one, make_record
 from tests.support.budget import examples
 from tests.support.strategies import encode, json_values, payload_bytes, ride_payloads

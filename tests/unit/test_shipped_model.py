@@ -6,9 +6,9 @@ import hashlib
 
 import numpy as np
 
-from streaming import tlc
-from streaming.modelcard import CARD_FILE, PLOT_ERROR_BY_HOUR, PLOT_PRED_VS_ACTUAL
-from streaming.train import HOLDOUT_MONTH, TARGET_RMSE_MIN, rmse
+from streaming.training import tlc
+from streaming.training.modelcard import CARD_FILE, PLOT_ERROR_BY_HOUR, PLOT_PRED_VS_ACTUAL
+from streaming.training.train import HOLDOUT_MONTH, TARGET_RMSE_MIN, rmse
 from tests.conftest import MODELS
 
 
@@ -52,9 +52,10 @@ def test_shipped_weights_are_what_make_train_produces(shipped_model):
     timestamps). Catches a hand-edited or stale model."""
     from sklearn import __version__ as sklearn_version
 
-    from streaming.model.artifact import npz_bytes, sha256_bytes
-    from streaming.model.export import export_tree_tables
-    from streaming.train import Candidate, fit_candidate
+    from streaming.model.contract import sha256_bytes
+    from streaming.training.artifact_writer import npz_bytes
+    from streaming.training.export import export_tree_tables
+    from streaming.training.train import Candidate, fit_candidate
     from tests.conftest import DATA
 
     meta = shipped_model.metadata

@@ -10,19 +10,21 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode_str
 
-from streaming.config import Settings
-from streaming.handler import RideDurationService
-from streaming.observability import METRICS_NAMESPACE
+from streaming.consumer.config import Settings
+from streaming.consumer.handler import RideDurationService
+from streaming.consumer.observability import METRICS_NAMESPACE
 from tests.conftest import COURSE_RIDE, REPO, make_record
 from tests.support.senders import ScriptedSender
 
 #: runtime modules: what the Lambda function runs
+#: every file of the project that the Lambda zip ships (what the function can call)
 RUNTIME_FILES = [
     "lambda_function.py",
-    "streaming/handler.py",
-    "streaming/publish.py",
-    "streaming/model/fetch.py",
-    "streaming/model/artifact.py",
+    *sorted(
+        str(p.relative_to(REPO))
+        for package in ("consumer", "model")
+        for p in (REPO / "streaming" / package).rglob("*.py")
+    ),
 ]
 #: boto3 client methods the runtime calls -> the IAM action each needs
 CALL_TO_ACTION = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streaming import tlc
-from streaming.model.export import ExportError, ZoneCodes, export_tree_tables
 from streaming.model.tree_tables import MASKS, TableFormatError, TreeTables
+from streaming.training import tlc
+from streaming.training.export import ExportError, ZoneCodes, export_tree_tables
 from tests.conftest import DATA
 
 TOLERANCE_MIN = 1e-4
@@ -16,7 +16,7 @@ TOLERANCE_MIN = 1e-4
 @pytest.fixture(scope="module")
 def fitted(shipped_model):
     """A model fit like the shipped one (same settings), on 2021-01."""
-    from streaming.train import Candidate, fit_candidate
+    from streaming.training.train import Candidate, fit_candidate
 
     trips, _ = tlc.load_trips(tlc.month_path(DATA, "2021-01"))
     cand = Candidate(**shipped_model.metadata["model"]["params"])

@@ -45,17 +45,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from streaming.events import (
-    MAX_PICKUP_YEAR,
-    MIN_PICKUP_YEAR,
-    Reason,
-    RecordRef,
-    Rejection,
-    Ride,
-    decode_json,
-    validate_event,
-)
-from streaming.handler import predict_rides
+from streaming.consumer.decode import decode_json
+from streaming.consumer.predict import predict_rides
+from streaming.consumer.records import Reason, RecordRef, Rejection, Ride
+from streaming.consumer.validate import MAX_PICKUP_YEAR, MIN_PICKUP_YEAR, validate_event
 from streaming.model import LoadedModel
 
 PICKUP = "lpep_pickup_datetime"
@@ -842,7 +835,7 @@ _NOT_BAD_INPUT = (Reason.PREDICTION_FAILED.value, Reason.PREDICTION_NOT_FINITE.v
 
 
 def main(argv: list[str] | None = None) -> int:
-    from streaming.config import Settings
+    from streaming.consumer.config import Settings
     from streaming.model import ModelLoadError, load_model
 
     p = argparse.ArgumentParser(

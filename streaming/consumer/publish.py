@@ -37,16 +37,15 @@ logic is plain code and the adapter is tested against a real emulator.
 
 from __future__ import annotations
 
-import math
 import random
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
-from streaming.kinesis_limits import (
+from streaming.consumer.bounded_call import CallBound, CallTimedOut, bounded_call
+from streaming.consumer.kinesis_limits import (
     MAX_BYTES_PER_CALL,
     MAX_BYTES_PER_RECORD,
     MAX_PARTITION_KEY_CHARS,
@@ -54,33 +53,6 @@ from streaming.kinesis_limits import (
     is_valid_partition_key,
     partition_key_length,
 )
-
-__all__ = [
-    "DEADLINE",
-    "MAX_BYTES_PER_CALL",
-    "MAX_BYTES_PER_RECORD",
-    "MAX_PARTITION_KEY_CHARS",
-    "MAX_RECORDS_PER_CALL",
-    "RETRYABLE_ENTRY_ERRORS",
-    "CallBound",
-    "CallTimedOut",
-    "Entry",
-    "PartitionKeyInvalid",
-    "PublishOutcome",
-    "RecordTooLarge",
-    "RetryPolicy",
-    "SendError",
-    "Sender",
-    "SenderContractError",
-    "bounded_call",
-    "check_entry",
-    "chunks",
-    "entry_results",
-    "kinesis_sender",
-    "publish",
-]
-
-_T = TypeVar("_T")
 
 #: Per-entry error codes worth retrying; others (KMS access or state errors)
 #: will not clear within one invocation, so those entries go back to Lambda.
@@ -116,10 +88,6 @@ class SendError(Exception):
         self.retryable = retryable
 
 
-class CallTimedOut(Exception):
-    """A bounded call did not return in its time: abandoned, its outcome unknown."""
-
-
 class SenderContractError(Exception):
     """A ``Sender`` returned something other than one ``str | None`` per entry."""
 
@@ -145,15 +113,6 @@ class Sender(Protocol):
     """
 
     def __call__(self, stream: str, entries: Sequence[Entry]) -> list[str | None]: ...
-
-
-class CallBound(Protocol):
-    """Runs ``fn`` and returns its result, or raises ``CallTimedOut`` after ``timeout_s``.
-
-    ``bounded_call`` is the implementation; tests inject a fake clock's version.
-    """
-
-    def __call__(self, fn: Callable[[], _T], timeout_s: float) -> _T: ...
 
 
 @dataclass
@@ -185,60 +144,6 @@ class RetryPolicy:
 
 
 # -- bounding one call in time --------------------------------------------------
-
-
-def bounded_call(fn: Callable[[], _T], timeout_s: float) -> _T:
-    """Return ``fn()``, or raise ``CallTimedOut`` once ``timeout_s`` seconds have passed.
-
-    Why: botocore cannot bound a call. ``connect_timeout`` and ``read_timeout``
-    are set per client (``botocore.config.Config``), and ``read_timeout`` is
-    "the time in seconds till a timeout exception is thrown when attempting to
-    read from a connection": it bounds each socket read, not the call, so a
-    server that answers a byte at a time, a connect timeout followed by a read
-    timeout, or DNS, can hold one PutRecords call past any deadline. A Lambda
-    function that outlives its timeout fails the whole batch, so the caller
-    must regain control on time whatever the network does.
-
-    How: ``fn`` runs on its own daemon thread and the caller waits at most
-    ``timeout_s``. Python cannot interrupt a thread blocked on a socket, so a
-    late call is *abandoned*, not cancelled: it may still write its records.
-    The caller must treat them as not written (report them; a duplicate is
-    possible, a loss is not). The abandoned thread ends when botocore's own
-    socket timeouts fire; in Lambda it is frozen with the execution
-    environment after the handler returns and its late result is discarded.
-
-    Several calls in flight: every call has its own thread and its own wait, so
-    nothing is shared but what ``fn`` uses (boto3 clients are thread safe; size
-    ``max_pool_connections`` for the calls in flight plus abandoned ones). Give
-    each call the time left to one shared deadline, read when it starts, and
-    they all end by that deadline.
-
-    A timeout of zero or less (or NaN) starts nothing: no call may start that
-    cannot finish. An infinite timeout (no deadline: the CLI tools) runs ``fn``
-    on the caller's thread, as there is nothing to bound.
-    """
-    if not timeout_s > 0:
-        raise CallTimedOut(f"no time left ({timeout_s!r} s): call not started")
-    if math.isinf(timeout_s):
-        return fn()
-    done = threading.Event()
-    box: list[tuple[bool, Any]] = []
-
-    def run() -> None:
-        try:
-            box.append((True, fn()))
-        except BaseException as exc:  # handed to the waiting caller below
-            box.append((False, exc))
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="bounded-call", daemon=True).start()
-    if not done.wait(min(timeout_s, threading.TIMEOUT_MAX)):
-        raise CallTimedOut(f"no answer within {timeout_s:.3f} s: abandoned, outcome unknown")
-    ok, value = box[0]
-    if ok:
-        return value
-    raise value
 
 
 # -- entries and chunks ---------------------------------------------------------
@@ -446,109 +351,3 @@ _RETRYABLE_CALL_ERRORS = frozenset(
         "RequestTimeoutException",
     }
 )
-
-
-def kinesis_sender(client: object) -> Sender:
-    """Adapt a boto3 Kinesis client to ``Sender``, classifying whole-call failures.
-
-    Every exception of the call becomes a ``SendError``: botocore's response
-    parser itself raises ``AttributeError``/``TypeError``/``UnicodeDecodeError``
-    (neither ``ClientError`` nor ``BotoCoreError``) on some bodies, e.g. ``null``
-    or ``{"Records": 5}``; those are a retryable ``MalformedResponse``.
-    """
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    def send(stream: str, entries: Sequence[Entry]) -> list[str | None]:
-        try:
-            response = client.put_records(  # type: ignore[attr-defined]
-                StreamName=stream,
-                Records=[{"Data": e.data, "PartitionKey": e.partition_key} for e in entries],
-            )
-        except ClientError as exc:
-            raise _client_error(exc) from exc
-        except BotoCoreError as exc:  # connection refused/reset, timeouts, ...
-            raise SendError(type(exc).__name__, str(exc), retryable=True) from exc
-        except Exception as exc:
-            raise _unexpected(exc) from exc
-        return entry_results(response, len(entries))
-
-    return send
-
-
-def entry_results(response: object, expected: int) -> list[str | None]:
-    """Per-entry codes from a parsed PutRecords response for ``expected`` records.
-
-    Kinesis API reference, *PutRecords*: "The response Records array always
-    includes the same number of records as the request array", in request
-    order; *PutRecordsResultEntry*: a written record "includes SequenceNumber
-    and ShardId in the result", a failed one "includes ErrorCode and
-    ErrorMessage". So an entry is written only with a non-empty
-    ``SequenceNumber`` and no ``ErrorCode``; one with neither says nothing and
-    is ``MissingSequenceNumber`` (retried). ``FailedRecordCount`` is not used:
-    the entries are the authority, and an entry without a sequence number
-    fails whatever the count says. Anything off the documented shape raises a
-    retryable ``SendError("MalformedResponse")``: such an answer is not trusted
-    for any entry.
-    """
-
-    def malformed(why: str) -> SendError:
-        return SendError("MalformedResponse", why, retryable=True)
-
-    if not isinstance(response, dict):
-        raise malformed(f"response is a {type(response).__name__}, not an object")
-    results = response.get("Records")
-    if not isinstance(results, list):
-        raise malformed(f"Records is a {type(results).__name__}, not a list")
-    if len(results) != expected:
-        raise malformed(f"{len(results)} results for {expected} records")
-    return [_entry_code(i, r, malformed) for i, r in enumerate(results)]
-
-
-def _entry_code(index: int, result: object, malformed: Callable[[str], SendError]) -> str | None:
-    """One result: None if written, else its error code (see ``entry_results``)."""
-    if not isinstance(result, dict):
-        raise malformed(f"result {index} is a {type(result).__name__}, not an object")
-    error = result.get("ErrorCode")
-    sequence = result.get("SequenceNumber")
-    if not isinstance(error, str | None) or not isinstance(sequence, str | None):
-        raise malformed(f"result {index} has a non-string ErrorCode or SequenceNumber")
-    if error:
-        return error
-    return None if sequence else "MissingSequenceNumber"
-
-
-def _client_error(exc: Exception) -> SendError:
-    """A ``ClientError`` (the service answered with an error) as a ``SendError``."""
-    response = getattr(exc, "response", None)
-    response = response if isinstance(response, dict) else {}
-    error = response.get("Error")
-    error = error if isinstance(error, dict) else {}
-    metadata = response.get("ResponseMetadata")
-    metadata = metadata if isinstance(metadata, dict) else {}
-    code = str(error.get("Code") or "ClientError")
-    status = metadata.get("HTTPStatusCode")
-    status = status if isinstance(status, int) else 0
-    retryable = code in _RETRYABLE_CALL_ERRORS or status >= 500
-    return SendError(code, str(error.get("Message") or exc), retryable=retryable)
-
-
-def _unexpected(exc: Exception) -> SendError:
-    """Any other exception of the call: retryable, named after where it came from.
-
-    Our entries are checked before the call and botocore validates the request
-    (``ParamValidationError`` is a ``BotoCoreError``), and botocore wraps
-    network failures in ``BotoCoreError`` too. So an exception of another type
-    raised inside botocore (or the ``json`` module it parses with) is botocore
-    failing on the one input it does not make, the answer: ``MalformedResponse``
-    (e.g. a body of ``null`` fails in ``botocore.endpoint``, ``{"Records": 5}``
-    in ``botocore.parsers``, ``{"__type": {}}`` in ``botocore.model``).
-    Anything else is ``UnexpectedError``. Both are retried: the next answer
-    may be well formed, and attempts are bounded.
-    """
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    module = str(tb.tb_frame.f_globals.get("__name__", "")) if tb is not None else ""
-    reader = module.startswith("botocore.") or module.split(".")[0] == "json"
-    code = "MalformedResponse" if reader else "UnexpectedError"
-    return SendError(code, f"{type(exc).__name__}: {exc}", retryable=True)

@@ -3,9 +3,9 @@
 The model sees only what is known when the ride starts: pickup and drop-off
 zones, the trip distance, and the pickup hour and weekday in New York local
 time (TLC timestamps are New York wall-clock times, so training and serving
-agree). Training builds the same columns from TLC files with ``tlc.py``.
+agree). Training builds the same columns from TLC files with ``training.tlc``.
 
-Total on valid rides: ``events`` bounds every value where it is read (zone ids
+Total on valid rides: ``validate`` bounds every value where it is read (zone ids
 1 to 2^31-1, finite distances, pickup years 2-9998, arrival times within
 ``datetime``'s range), so nothing here can overflow a float64 or leave the
 range of ``datetime``; the property tests search for counter-examples.
@@ -20,17 +20,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from streaming.events import Ride
-
-#: Column order of the model input; recorded in every model's metadata and
-#: checked when a model is loaded.
-FEATURES: tuple[str, ...] = (
-    "PULocationID",
-    "DOLocationID",
-    "trip_distance",
-    "pickup_hour",
-    "pickup_weekday",
-)
+from streaming.consumer.records import Ride
+from streaming.model.contract import FEATURES
 
 NEW_YORK = ZoneInfo("America/New_York")
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0, as datetime.weekday)

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streaming import kpl
-from streaming.cli_common import add_aws_options, kinesis_client, session
+from streaming.consumer import kpl
+from streaming.consumer.kinesis_sender import kinesis_sender
+from streaming.consumer.publish import Entry, publish
 from streaming.esm.reader import ShardReader, StartingPosition
-from streaming.kinesis_io import read_all
-from streaming.publish import Entry, kinesis_sender, publish
+from streaming.tools.aws_session import add_aws_options, kinesis_client, session
+from streaming.tools.stream_io import read_all
 
 Transform = Callable[[bytes, dict[str, Any]], bytes | None]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streaming.features import FEATURES
+from streaming.model.contract import FEATURES
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,6 +1,6 @@
 """Print the size of the deployable package and check it against Lambda's limits.
 
-    python -m streaming.package_report <unzipped dir> <zip>
+    python -m streaming.tools.package_report <unzipped dir> <zip>
 
 Lambda quotas: 250 MB for the unzipped deployment package (with layers); a zip
 over 50 MB cannot be uploaded directly and goes through S3 (``sam deploy`` does).

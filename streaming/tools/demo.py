@@ -68,8 +68,8 @@ def run_demo(
     quiet: bool = False,
     endpoint_url: str | None = None,
 ) -> dict[str, Any]:
-    from streaming import tlc
-    from streaming.send import send_events, tlc_rides
+    from streaming.tools.produce import send_events, tlc_rides
+    from streaming.training import tlc
 
     server = None
     names = (INPUT_STREAM, PREDICTIONS_STREAM, DEAD_LETTER_STREAM)
@@ -98,8 +98,8 @@ def run_demo(
             }
         )
         region = os.environ["AWS_DEFAULT_REGION"]
-        from streaming.cli_common import kinesis_client
-        from streaming.kinesis_io import create_stream
+        from streaming.tools.aws_session import kinesis_client
+        from streaming.tools.stream_io import create_stream
 
         client = kinesis_client(argparse.Namespace(endpoint_url=endpoint, region=region))
         create_stream(client, input_stream, shards)
@@ -141,7 +141,7 @@ def run_demo(
         runner.start()
         threads.append(runner)
 
-        from streaming.send import SendStats
+        from streaming.tools.produce import SendStats
 
         stats = SendStats()
         send_done = threading.Event()
@@ -295,8 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        from streaming.config import Settings
-        from streaming.model.artifact import read_metadata
+        from streaming.consumer.config import Settings
+        from streaming.model.contract import read_metadata
 
         location = Settings.from_env().model_location
         holdout = None

@@ -134,8 +134,8 @@ def print_report(report: dict[str, Any], out: Any = sys.stdout) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from streaming import tlc
-    from streaming.cli_common import add_aws_options, kinesis_client
+    from streaming.tools.aws_session import add_aws_options, kinesis_client
+    from streaming.training import tlc
 
     p = argparse.ArgumentParser(
         prog="streaming evaluate",
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         predictions: Iterable[dict[str, Any]] = predictions_from_jsonl(args.predictions)
     else:
         from streaming.esm.reader import StartingPosition
-        from streaming.replay import read_stream
+        from streaming.tools.replay import read_stream
 
         predictions = (
             json.loads(r["Data"])

@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from streaming import tlc
-from streaming.model.artifact import save_tree_tables
-from streaming.model.export import ZoneCodes, export_tree_tables
+from streaming.model.contract import MODEL_NAME
 from streaming.model.tree_tables import TreeTables
+from streaming.training import tlc
+from streaming.training.artifact_writer import save_tree_tables
+from streaming.training.export import ZoneCodes, export_tree_tables
 
 TRAIN_MONTH = "2021-01"
 VALID_MONTH = "2021-02"
@@ -45,7 +46,6 @@ SELECTION_TOLERANCE_MIN = 0.03
 EXACTNESS_TOLERANCE_MIN = 1e-4
 EXACTNESS_MIN_ROWS = 10_000
 RANDOM_STATE = 0
-MODEL_NAME = "ride_duration_prediction_model"
 
 
 @dataclass(frozen=True)
@@ -280,7 +280,7 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
     }
     metadata["training_seconds"] = round(time.perf_counter() - started, 1)
     written = save_tree_tables(out_dir, tables, metadata)
-    from streaming.modelcard import write_model_card
+    from streaming.training.modelcard import write_model_card
 
     write_model_card(out_dir, written, trips[HOLDOUT_MONTH], y_ho_pred)
     say(

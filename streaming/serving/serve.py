@@ -33,18 +33,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from streaming.events import (
-    InvalidEvent,
-    Reason,
-    RecordRef,
-    Rejection,
-    Ride,
-    decode_payload,
-    validate_event,
-)
-from streaming.features import feature_matrix
+from streaming.consumer.decode import decode_payload
+from streaming.consumer.features import feature_matrix
+from streaming.consumer.observability import logger
+from streaming.consumer.records import InvalidEvent, Reason, RecordRef, Rejection, Ride
+from streaming.consumer.validate import validate_event
 from streaming.model import LoadedModel
-from streaming.observability import logger
 
 MAX_BODY_BYTES = 64 * 1024
 #: The whole body must arrive within this many seconds of the request's headers: a
@@ -384,7 +378,7 @@ async def _not_http(scope: dict[str, Any], receive: Receive, send: Send) -> None
 
 def create_app(body_timeout: float = BODY_TIMEOUT_SECONDS) -> PredictionApp:
     """Load the model from the environment, as the Lambda function does."""
-    from streaming.config import Settings
+    from streaming.consumer.config import Settings
     from streaming.model import load_model
 
     settings = Settings.from_env()

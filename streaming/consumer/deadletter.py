@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from typing import Any
 
-from streaming.events import Rejection
-from streaming.kinesis_limits import MAX_BYTES_PER_RECORD, is_valid_partition_key
+from streaming.consumer.encoding import compact_json
+from streaming.consumer.kinesis_limits import MAX_BYTES_PER_RECORD, is_valid_partition_key
+from streaming.consumer.records import Rejection
 
 SCHEMA = "ride-dead-letter/v1"
 #: Metadata strings copied from the record (real ones are far shorter: partition
@@ -53,7 +53,7 @@ def dead_letter_event(rejection: Rejection, *, version: str) -> dict[str, Any]:
         }
     if rejection.data is not None:
         event["data"] = rejection.data
-        if len(encode(event)) + len(partition_key(rejection).encode()) > MAX_BYTES_PER_RECORD:
+        if len(compact_json(event)) + len(partition_key(rejection).encode()) > MAX_BYTES_PER_RECORD:
             del event["data"]
             raw = _raw_bytes(rejection.data)
             event["size"] = len(raw)
@@ -81,10 +81,6 @@ def _text(value: str | None, limit: int = MAX_FIELD_CHARS) -> str | None:
     if value.isascii():
         return value
     return value.encode("utf-8", "replace").decode("utf-8")
-
-
-def encode(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, separators=(",", ":")).encode("utf-8")
 
 
 def _raw_bytes(data: str) -> bytes:

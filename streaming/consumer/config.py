@@ -16,10 +16,9 @@ from pathlib import Path
 
 #: The model shipped with the repository (``models/`` beside ``streaming/``,
 #: which is also the layout of the Lambda task root).
-SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+SHIPPED_MODEL_DIR = Path(__file__).resolve().parents[2] / "models"
 
 DEFAULT_PREDICTIONS_STREAM = "ride_predictions"
-MODEL_NAME = "ride_duration_prediction_model"
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}

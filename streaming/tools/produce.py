@@ -19,8 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from streaming.cli_common import add_aws_options, kinesis_client
-from streaming.publish import MAX_RECORDS_PER_CALL, Entry, kinesis_sender, publish
+from streaming.consumer.kinesis_limits import MAX_RECORDS_PER_CALL
+from streaming.consumer.kinesis_sender import kinesis_sender
+from streaming.consumer.publish import Entry, publish
+from streaming.tools.aws_session import add_aws_options, kinesis_client
 
 
 @dataclass
@@ -34,7 +36,7 @@ class SendStats:
 
 def tlc_rides(path: Path, count: int, seed: int = 0) -> list[dict[str, Any]]:
     """``count`` rides sampled from a TLC month, in pickup order, with stable ids."""
-    from streaming import tlc
+    from streaming.training import tlc
 
     trips, _ = tlc.load_trips(path)
     sample = trips.sample(n=min(count, len(trips)), random_state=seed).sort_values(
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.generate:
         events = generated_rides(args.count, args.seed)
     else:
-        from streaming import tlc
+        from streaming.training import tlc
 
         path = args.file or tlc.month_path(args.data_dir, args.month)
         events = tlc_rides(path, args.count, args.seed)

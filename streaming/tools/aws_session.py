@@ -29,10 +29,7 @@ def session(args: argparse.Namespace) -> Any:
 
 
 def kinesis_client(args: argparse.Namespace) -> Any:
-    """A Kinesis client with botocore's standard retries (tools, not the hot path)."""
-    from botocore.config import Config
+    """A Kinesis client for the tools (botocore's standard retries, patient timeouts)."""
+    from streaming.consumer.kinesis_client import TOOLS, make_kinesis_client
 
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30
-    )
-    return session(args).client("kinesis", endpoint_url=args.endpoint_url, config=config)
+    return make_kinesis_client(args.endpoint_url, profile=TOOLS, session=session(args))

@@ -16,9 +16,9 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, TextIO
 
-from streaming.cli_common import add_aws_options, kinesis_client
 from streaming.esm.follow import Follower
 from streaming.esm.reader import StartingPosition
+from streaming.tools.aws_session import add_aws_options, kinesis_client
 
 
 def format_line(stream: str, shard: str, record: dict[str, Any], jsonl: bool) -> str:

@@ -1,0 +1,208 @@
+"""One Kinesis batch, end to end: decode -> validate -> features -> predict -> publish -> respond.
+
+``RideDurationService`` is built once per container (the cold start) with the
+model and settings injected, like the course's ``ModelService``, so tests
+drive it without AWS. Kinesis is reached only through ``publish``.
+
+Partial batch responses (Lambda docs, *Configuring partial batch response
+with Kinesis*): the function returns the sequence numbers of records it could
+not finish in ``batchItemFailures``, and Lambda retries from the lowest of
+them. A record is reported only when its output (prediction or dead letter)
+was not written - a transient failure. Bad input is never reported (it would
+fail again on every retry and block the shard); it is dead-lettered instead.
+Lambda re-sends everything after the lowest reported record, so a consumer
+may see a prediction twice: every output carries its ``source`` (eventID =
+shard + sequence number) to drop duplicates by. Within one invocation no
+output is sent twice unless a PutRecords call's outcome was unknown (timeout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from streaming.consumer.batch_result import BatchResult
+from streaming.consumer.config import Settings
+from streaming.consumer.deadletter import dead_letter_event
+from streaming.consumer.deadletter import partition_key as dead_letter_key
+from streaming.consumer.decode import decode_records
+from streaming.consumer.encoding import compact_json
+from streaming.consumer.kinesis_client import make_kinesis_client
+from streaming.consumer.kinesis_sender import kinesis_sender
+from streaming.consumer.observability import record_batch
+from streaming.consumer.predict import batch_monitoring, predict_rides
+from streaming.consumer.publish import Entry, PublishOutcome, RetryPolicy, Sender, publish
+from streaming.consumer.records import RecordRef, Rejection, Ride
+from streaming.model import LoadedModel, load_model
+
+
+class RideDurationService:
+    """The stream consumer: model and outputs injected, AWS only behind ``Sender``."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        settings: Settings,
+        *,
+        sender: Sender | None = None,
+        logger: Any = None,
+        metrics: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.version = settings.model_version_override or model.version
+        self.model_name = model.name
+        self._sender = sender
+        self._logger = logger
+        self._metrics = metrics
+        self._sleep = sleep
+        self._policy = RetryPolicy(max_attempts=settings.publish_max_attempts)
+
+    # -- the one-call facade -------------------------------------------------
+
+    def handle(self, event: Any, context: Any = None) -> dict[str, Any]:
+        """Lambda's entry: returns the partial-batch response."""
+        result = self.process(event, context)
+        record_batch(
+            result,
+            logger=self._logger,
+            metrics=self._metrics,
+            model_version=self.version,
+            publish_time_reserve_s=self.settings.publish_time_reserve_s,
+        )
+        return result.response()
+
+    def process(self, event: Any, context: Any = None) -> BatchResult:
+        """Do the batch; return the typed result (``handle`` adds logs and metrics)."""
+        with _cyclic_gc_paused():
+            return self._process(event, context)
+
+    def _process(self, event: Any, context: Any) -> BatchResult:
+        started = time.perf_counter()
+        records = _records(event)
+        rides: list[Ride] = []
+        rejections: list[Rejection] = []
+        for item in decode_records(records):
+            if isinstance(item, Ride):
+                rides.append(item)
+            else:
+                rejections.append(item)
+
+        rides, x, minutes, unanswered = predict_rides(self.model.predictor, rides)
+        rejections.extend(unanswered)
+        predictions = self._prediction_events(rides, minutes.tolist())
+        result = BatchResult(predictions, rejections, [], self.settings.test_run)
+        result.monitoring = batch_monitoring(self.model.predictor, x, minutes)
+        if not self.settings.test_run:
+            self._publish(result, rides, _time_left(context, self.settings.publish_time_reserve_s))
+        result.duration_ms = (time.perf_counter() - started) * 1000.0
+        return result
+
+    def _prediction_events(self, rides: list[Ride], minutes: list[float]) -> list[dict[str, Any]]:
+        name, version = self.model_name, self.version
+        return [
+            {
+                "model": name,
+                "version": version,
+                "prediction": {"ride_duration": duration, "ride_id": ride.ride_id},
+                "source": ride.ref.source(),
+            }
+            for ride, duration in zip(rides, minutes, strict=True)
+        ]
+
+    # -- publishing ------------------------------------------------------------
+
+    def _publish(
+        self, result: BatchResult, rides: list[Ride], time_left: Callable[[], float]
+    ) -> None:
+        result.no_time_to_publish = not time_left() >= self._policy.min_time_for_attempt_s
+        refs: dict[int, RecordRef] = {r.ref.index: r.ref for r in rides}
+        entries = [
+            Entry(compact_json(p), ride.partition_key, ride.ref.index)
+            for p, ride in zip(result.predictions, rides, strict=True)
+        ]
+        failed: set[int] = set()
+        if entries:
+            outcome = self._put(self.settings.predictions_stream, entries, time_left)
+            result.publish_outcomes["predictions"] = outcome
+            failed.update(outcome.failed)
+        if result.rejections:
+            if self.settings.dead_letter_stream:
+                dl_entries = []
+                for rej in result.rejections:
+                    refs[rej.ref.index] = rej.ref
+                    letter = dead_letter_event(rej, version=self.version)
+                    dl_entries.append(
+                        Entry(compact_json(letter), dead_letter_key(rej), rej.ref.index)
+                    )
+                outcome = self._put(self.settings.dead_letter_stream, dl_entries, time_left)
+                result.publish_outcomes["dead_letters"] = outcome
+                failed.update(outcome.failed)
+            else:
+                # No dead-letter stream: log loudly and count, but never block the shard.
+                result.not_dead_lettered = len(result.rejections)
+        result.failed_refs = [refs[i] for i in sorted(failed)]
+        result.unreportable = sum(1 for r in result.failed_refs if r.sequence_number is None)
+
+    def _put(
+        self, stream: str, entries: list[Entry], time_left: Callable[[], float]
+    ) -> PublishOutcome:
+        if self._sender is None:
+            self._sender = kinesis_sender(make_kinesis_client(self.settings.kinesis_endpoint_url))
+        return publish(
+            self._sender,
+            stream,
+            entries,
+            policy=self._policy,
+            time_left=time_left,
+            sleep=self._sleep,
+        )
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one batch.
+
+    A batch allocates tens of thousands of small objects (records, rides,
+    prediction dicts) without reference cycles: reference counting frees them
+    all. Left on, the collector walks every live object each time its
+    thresholds trip - about half of a 10,000-record batch's time was such a
+    full collection (bench/RESULTS.md). Whatever cycles a library makes are
+    collected after the batch, when the collector is back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _records(event: Any) -> list[Any]:
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
+        raise ValueError("expected a Kinesis event: an object with a 'Records' list")
+    return event["Records"]
+
+
+def _time_left(context: Any, reserve_s: float) -> Callable[[], float]:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return lambda: float("inf")
+    return lambda: remaining() / 1000.0 - reserve_s
+
+
+def build_service(settings: Settings | None = None, **kwargs: Any) -> RideDurationService:
+    """Read settings, load the model, create the Kinesis client: Lambda's init, once per
+    container. The client is made here, not on the first batch, as AWS advises
+    (initialise SDK clients outside the handler): init runs before the first event
+    is waiting. TEST_RUN publishes nothing, so it skips boto3 altogether."""
+    settings = settings or Settings.from_env()
+    model = load_model(settings.model_location)
+    if "sender" not in kwargs and not settings.test_run:
+        kwargs["sender"] = kinesis_sender(make_kinesis_client(settings.kinesis_endpoint_url))
+    return RideDurationService(model, settings, **kwargs)

@@ -1,0 +1,52 @@
+"""The one Kinesis client factory, with a named configuration per use.
+
+The two uses differ on purpose:
+
+* ``HOT_PATH`` (the Lambda function): botocore retries off, so the
+  publisher's deadline-aware backoff is the only retry layer; short connect
+  and read timeouts, so a dead connection is noticed while time remains (they
+  do not bound a call - ``bounded_call`` does - but decide how long an
+  abandoned call's thread lingers).
+* ``TOOLS`` (the command line, the local event source mapping): botocore's
+  standard retries and patient timeouts, as a person at a terminal wants.
+
+The endpoint follows ``endpoint_url`` when given, else boto3's own
+``AWS_ENDPOINT_URL_KINESIS`` / ``AWS_ENDPOINT_URL``, else AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ClientProfile:
+    name: str
+    total_max_attempts: int
+    connect_timeout_s: float
+    read_timeout_s: float
+
+
+HOT_PATH = ClientProfile("hot-path", total_max_attempts=1, connect_timeout_s=2, read_timeout_s=5)
+TOOLS = ClientProfile("tools", total_max_attempts=5, connect_timeout_s=5, read_timeout_s=30)
+
+
+def make_kinesis_client(
+    endpoint_url: str | None = None,
+    *,
+    profile: ClientProfile = HOT_PATH,
+    session: Any = None,
+) -> Any:
+    """A boto3 Kinesis client configured for ``profile`` (from ``session`` if given)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"total_max_attempts": profile.total_max_attempts, "mode": "standard"},
+        connect_timeout=profile.connect_timeout_s,
+        read_timeout=profile.read_timeout_s,
+        tcp_keepalive=True,
+    )
+    factory = session.client if session is not None else boto3.client
+    return factory("kinesis", endpoint_url=endpoint_url, config=config)
