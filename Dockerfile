@@ -10,8 +10,11 @@ FROM ${BASE_IMAGE}
 COPY requirements-lambda.txt ${LAMBDA_TASK_ROOT}/
 RUN pip install --no-cache-dir --disable-pip-version-check -r ${LAMBDA_TASK_ROOT}/requirements-lambda.txt
 
-COPY streaming/ ${LAMBDA_TASK_ROOT}/streaming/
+# Only what the function imports: the entry module, streaming/consumer and streaming/model.
 COPY lambda_function.py ${LAMBDA_TASK_ROOT}/
+COPY streaming/__init__.py ${LAMBDA_TASK_ROOT}/streaming/
+COPY streaming/consumer/ ${LAMBDA_TASK_ROOT}/streaming/consumer/
+COPY streaming/model/ ${LAMBDA_TASK_ROOT}/streaming/model/
 COPY models/metadata.json models/model.npz ${LAMBDA_TASK_ROOT}/models/
 
 CMD ["lambda_function.lambda_handler"]

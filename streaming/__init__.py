@@ -1,15 +1,19 @@
 """Streaming ride-duration prediction on AWS Kinesis and Lambda.
 
-The data path of one batch, one module per step::
+Where things are (dependencies point one way, down this list)::
 
-    Records[] --events.decode_records--> Ride | Rejection  (KPL aggregates unpacked)
-    Ride[]    --features.feature_matrix--> float64 matrix
-    matrix    --model (numpy tree tables)--> minutes[]
-    minutes   --publish.put_records--> predictions stream
-    Rejection --deadletter + publish--> dead-letter stream
-    unpublished sequence numbers --> {"batchItemFailures": [...]}
+    tools/       the `streaming` command line: send, tail, replay, evaluate, demo
+    serving/     the other deployment modes: score (files), serve (HTTP)
+    training/    TLC files -> fitted model -> artifact, metadata, model card
+    esm/         the local Kinesis event source mapping (`streaming run`)
+    monitoring/  (home of) the monitoring function, a downstream consumer
+    batch/       (home of) the scheduled batch job
+    consumer/    the prediction function's hot path: what `lambda_function` imports
+    model/       the model contract, loading and the numpy predictor
 
-Only ``handler`` and ``publish`` touch AWS; everything else is pure.
+``consumer`` imports only ``model``; ``model`` imports nothing else of
+``streaming``. Each deployable function has its own entry module at the
+repository root (``lambda_function.py``) and ships only what it imports.
 """
 
 __version__ = "0.1.0"

@@ -77,6 +77,21 @@ def deaggregate(
 
 
 def _parse_aggregated(message: bytes, max_records: int | None) -> list[UserRecord] | TooManyRecords:
+    """Two passes: the tables (bounded by ``max_records``), then the Records against them."""
+    tables = _read_tables(message, max_records)
+    if isinstance(tables, TooManyRecords):
+        return tables
+    return _user_records(*tables)
+
+
+def _read_tables(
+    message: bytes, max_records: int | None
+) -> tuple[list[str], list[str], list[bytes]] | TooManyRecords:
+    """The AggregatedRecord's partition keys, explicit hash keys and still-encoded Records.
+
+    A first pass of its own because a Record may name a key that comes after it
+    in the message; reading stops at record ``max_records + 1``, so an oversized
+    aggregate costs no more than the limit."""
     keys: list[str] = []
     hash_keys: list[str] = []
     raw_records: list[bytes] = []
@@ -89,6 +104,16 @@ def _parse_aggregated(message: bytes, max_records: int | None) -> list[UserRecor
             raw_records.append(_bytes(value))
             if max_records is not None and len(raw_records) > max_records:
                 return TooManyRecords(max_records)
+    return keys, hash_keys, raw_records
+
+
+def _user_records(
+    keys: list[str], hash_keys: list[str], raw_records: list[bytes]
+) -> list[UserRecord]:
+    """Each Record decoded and its key indexes resolved against the tables.
+
+    One loop for all records, not a function per record: this is the per-record
+    cost of the hot path, and a call per record would add to it."""
     out = []
     for raw in raw_records:
         key_index: int | None = None

@@ -13,7 +13,7 @@ from typing import Any
 
 from streaming.esm.reader import ShardReader, StartingPosition, list_shards, ready_shards
 
-LOG = logging.getLogger("streaming.tools.tail")
+LOG = logging.getLogger(__name__)
 
 
 class Follower:

@@ -99,12 +99,6 @@ class ShardReader:
             self.closed = True
         return ReadResult(records, self.closed, int(page.get("MillisBehindLatest", 0) or 0))
 
-    def rewind(self, after_sequence: str | None) -> None:
-        """Read again from just after ``after_sequence`` (None: the starting position)."""
-        self.after_sequence = after_sequence
-        self.iterator = None
-        self.closed = False
-
 
 def list_shards(client: Any, stream: str) -> list[dict[str, Any]]:
     """All shards of ``stream`` (open and closed), following NextToken."""

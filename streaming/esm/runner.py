@@ -52,7 +52,7 @@ from streaming.esm.lambda_event import lambda_record
 from streaming.esm.outcome import BatchFailure, PartialFailure, Success, classify
 from streaming.esm.reader import ShardReader, StartingPosition, list_shards, ready_shards
 
-LOG = logging.getLogger("streaming.esm")
+LOG = logging.getLogger(__name__)
 
 #: Synchronous invocation payload limit (Lambda quotas: 6 MB request).
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024

@@ -39,6 +39,7 @@ from streaming.consumer.observability import logger
 from streaming.consumer.records import InvalidEvent, Reason, RecordRef, Rejection, Ride
 from streaming.consumer.validate import validate_event
 from streaming.model import LoadedModel
+from streaming.serving.openapi import build_openapi
 
 MAX_BODY_BYTES = 64 * 1024
 #: The whole body must arrive within this many seconds of the request's headers: a
@@ -48,139 +49,10 @@ BODY_TIMEOUT_SECONDS = 5.0
 GUNICORN_TIMEOUT = 30
 
 
-def _error_response(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "Ride duration prediction",
-        "version": "1.0.0",
-        "description": "Predicts NYC green-taxi ride durations (minutes) at ride start.",
-    },
-    "paths": {
-        "/predict": {
-            "post": {
-                "summary": "Predict one ride's duration",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "oneOf": [
-                                    {"$ref": "#/components/schemas/CourseRide"},
-                                    {"$ref": "#/components/schemas/RideEvent"},
-                                ]
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "The prediction",
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Prediction"}
-                            }
-                        },
-                    },
-                    "400": _error_response(
-                        "Invalid ride: `error` is the dead-letter stream's reason code"
-                    ),
-                    "405": _error_response("Not POST"),
-                    "408": _error_response(
-                        "The body did not arrive within the body timeout (5 s by default)"
-                    ),
-                    "413": _error_response("Body over 64 KiB"),
-                    "500": _error_response(
-                        "The model could not answer this ride (prediction_failed, "
-                        "prediction_not_finite) or the server failed (internal_error); "
-                        "logged, the server keeps serving"
-                    ),
-                },
-            }
-        },
-        "/health": {
-            "get": {
-                "summary": "Liveness and model version",
-                "responses": {
-                    "200": {
-                        "description": "Serving",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
-                        },
-                    }
-                },
-            }
-        },
-        "/openapi.json": {
-            "get": {
-                "summary": "This document",
-                "responses": {"200": {"description": "OpenAPI 3.1 description"}},
-            }
-        },
-    },
-    "components": {
-        "schemas": {
-            "CourseRide": {
-                "type": "object",
-                "required": ["PULocationID", "DOLocationID", "trip_distance"],
-                "properties": {
-                    "PULocationID": {"type": "integer"},
-                    "DOLocationID": {"type": "integer"},
-                    "trip_distance": {"type": "number", "minimum": 0},
-                    "pickup_datetime": {
-                        "type": "string",
-                        "description": "ISO 8601; naive = New York",
-                    },
-                    "ride_id": {"type": ["integer", "string"]},
-                },
-            },
-            "RideEvent": {
-                "type": "object",
-                "required": ["ride", "ride_id"],
-                "properties": {
-                    "ride": {"$ref": "#/components/schemas/CourseRide"},
-                    "ride_id": {"type": ["integer", "string"]},
-                },
-            },
-            "Prediction": {
-                "type": "object",
-                "required": ["duration", "model_version"],
-                "properties": {
-                    "duration": {"type": "number"},
-                    "model_version": {"type": "string"},
-                    "ride_id": {"type": ["integer", "string"]},
-                },
-            },
-            "Error": {
-                "type": "object",
-                "required": ["error", "detail"],
-                "properties": {
-                    "error": {
-                        "type": "string",
-                        "description": "A stable code: a dead-letter reason (400, 500) or "
-                        "method_not_allowed, not_found, body_timeout, body_too_large, "
-                        "internal_error",
-                    },
-                    "detail": {"type": "string"},
-                },
-            },
-            "Health": {
-                "type": "object",
-                "properties": {
-                    "status": {"const": "ok"},
-                    "model": {"type": "string"},
-                    "model_version": {"type": "string"},
-                },
-            },
-        }
-    },
-}
+#: Generated at import from the JSON Schemas (streaming/serving/openapi.py).
+OPENAPI: dict[str, Any] = build_openapi(
+    max_body_bytes=MAX_BODY_BYTES, body_timeout=BODY_TIMEOUT_SECONDS
+)
 
 Headers = list[tuple[bytes, bytes]]
 #: status, body, extra headers
@@ -442,3 +314,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Server().run()
     return 0
+
+
+if __name__ == "__main__":  # the web image runs `python -m streaming.serving.serve`
+    raise SystemExit(main())

@@ -14,7 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run the whole pipeline on an embedded Kinesis emulator",
     ),
     "run": (
-        "streaming.esm.cli",
+        "streaming.tools.run",
         "the local event source mapping: poll a stream, invoke a handler",
     ),
     "send": (

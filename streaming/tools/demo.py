@@ -98,7 +98,7 @@ def run_demo(
             }
         )
         region = os.environ["AWS_DEFAULT_REGION"]
-        from streaming.tools.aws_session import kinesis_client
+        from streaming.tools.common import kinesis_client
         from streaming.tools.stream_io import create_stream
 
         client = kinesis_client(argparse.Namespace(endpoint_url=endpoint, region=region))

@@ -59,6 +59,28 @@ def evaluate(
     reference_rmse: float | None = None,
 ) -> dict[str, Any]:
     """RMSE of the predictions against the trips' real durations (joined on ride_id)."""
+    joined = join_with_actuals(predictions, trips)
+    overall = _rmse(joined)
+    report: dict[str, Any] = {
+        "rides": len(joined),
+        "rmse": overall,
+        "mean_error": float(joined["error"].mean()),
+        "by_hour": by_pickup_hour(joined),
+        "worst_zones": by_pickup_zone(joined, zones, min_rides)[:worst],
+        "reference_rmse": reference_rmse,
+    }
+    if reference_rmse:
+        report["drift"] = overall > reference_rmse * DRIFT_FACTOR
+    return report
+
+
+def join_with_actuals(predictions: Iterable[dict[str, Any]], trips: Any) -> Any:
+    """The trips that have a prediction, with ``predicted`` and ``error`` columns.
+
+    The stream is at-least-once, so a ride may be predicted twice: the first
+    prediction counts. Events whose ride_id is not a ride of ``trips`` are left
+    out (another producer's rides, or a malformed event), and none matching at
+    all is an error rather than an empty report."""
     predicted: dict[int, float] = {}
     for event in predictions:
         pred = event.get("prediction") or {}
@@ -70,41 +92,49 @@ def evaluate(
     joined = trips.loc[list(predicted)].copy()
     joined["predicted"] = [predicted[i] for i in joined.index]
     joined["error"] = joined["predicted"] - joined["duration"]
+    return joined
 
-    def rmse(frame: Any) -> float:
-        return float(np.sqrt(np.mean(frame["error"] ** 2)))
 
-    def stats(frame: Any) -> dict[str, Any]:
-        return {
-            "rides": len(frame),
-            "rmse": rmse(frame),
-            "mean_error": float(frame["error"].mean()),
-        }
+def by_pickup_hour(joined: Any) -> list[dict[str, Any]]:
+    """Per pickup hour, when the actuals have one: drift often starts at some hours."""
+    if "pickup_hour" not in joined:
+        return []
+    return [{"hour": int(h), **_stats(g)} for h, g in joined.groupby("pickup_hour")]
 
-    by_hour = []
-    if "pickup_hour" in joined:
-        by_hour = [{"hour": int(h), **stats(g)} for h, g in joined.groupby("pickup_hour")]
+
+def by_pickup_zone(joined: Any, zones: Any, min_rides: int) -> list[dict[str, Any]]:
+    """Per pickup zone with at least ``min_rides`` rides, worst RMSE first.
+
+    The floor keeps a zone of three rides from topping the list by chance;
+    ``zones`` (the TLC zone lookup) adds the borough and zone name when given."""
+    if "PULocationID" not in joined:
+        return []
     by_zone = []
-    zone_groups = joined.groupby("PULocationID") if "PULocationID" in joined else []
-    for zone, g in zone_groups:
+    for zone, g in joined.groupby("PULocationID"):
         if len(g) >= min_rides:
-            name = None
-            if zones is not None and zone in zones.index:
-                name = f"{zones.at[zone, 'Borough']} / {zones.at[zone, 'Zone']}"
-            by_zone.append({"PULocationID": int(zone), "zone": name, **stats(g)})
+            by_zone.append(
+                {"PULocationID": int(zone), "zone": _zone_name(zones, zone), **_stats(g)}
+            )
     by_zone.sort(key=lambda z: -z["rmse"])
-    overall = rmse(joined)
-    report: dict[str, Any] = {
-        "rides": len(joined),
-        "rmse": overall,
-        "mean_error": float(joined["error"].mean()),
-        "by_hour": by_hour,
-        "worst_zones": by_zone[:worst],
-        "reference_rmse": reference_rmse,
+    return by_zone
+
+
+def _zone_name(zones: Any, zone: Any) -> str | None:
+    if zones is not None and zone in zones.index:
+        return f"{zones.at[zone, 'Borough']} / {zones.at[zone, 'Zone']}"
+    return None
+
+
+def _rmse(frame: Any) -> float:
+    return float(np.sqrt(np.mean(frame["error"] ** 2)))
+
+
+def _stats(frame: Any) -> dict[str, Any]:
+    return {
+        "rides": len(frame),
+        "rmse": _rmse(frame),
+        "mean_error": float(frame["error"].mean()),
     }
-    if reference_rmse:
-        report["drift"] = overall > reference_rmse * DRIFT_FACTOR
-    return report
 
 
 def print_report(report: dict[str, Any], out: Any = sys.stdout) -> None:
@@ -134,7 +164,7 @@ def print_report(report: dict[str, Any], out: Any = sys.stdout) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from streaming.tools.aws_session import add_aws_options, kinesis_client
+    from streaming.tools.common import add_aws_options, kinesis_client
     from streaming.training import tlc
 
     p = argparse.ArgumentParser(

@@ -22,7 +22,7 @@ from typing import Any
 from streaming.consumer.kinesis_limits import MAX_RECORDS_PER_CALL
 from streaming.consumer.kinesis_sender import kinesis_sender
 from streaming.consumer.publish import Entry, publish
-from streaming.tools.aws_session import add_aws_options, kinesis_client
+from streaming.tools.common import add_aws_options, kinesis_client
 
 
 @dataclass

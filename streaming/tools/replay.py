@@ -34,7 +34,7 @@ from streaming.consumer import kpl
 from streaming.consumer.kinesis_sender import kinesis_sender
 from streaming.consumer.publish import Entry, publish
 from streaming.esm.reader import ShardReader, StartingPosition
-from streaming.tools.aws_session import add_aws_options, kinesis_client, session
+from streaming.tools.common import add_aws_options, kinesis_client, session
 from streaming.tools.stream_io import read_all
 
 Transform = Callable[[bytes, dict[str, Any]], bytes | None]

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from streaming.esm.follow import Follower
 from streaming.esm.reader import StartingPosition
-from streaming.tools.aws_session import add_aws_options, kinesis_client
+from streaming.tools.common import add_aws_options, kinesis_client, timestamp_arg
 
 
 def format_line(stream: str, shard: str, record: dict[str, Any], jsonl: bool) -> str:
@@ -116,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     stamp = None
     if args.timestamp:
-        from streaming.esm.cli import _timestamp
-
-        stamp = _timestamp(args.timestamp)
+        stamp = timestamp_arg(args.timestamp)
     start = StartingPosition(args.position, stamp if args.position == "AT_TIMESTAMP" else None)
     streams = [args.stream] + ([args.dead_letters] if args.dead_letters else [])
     with contextlib.ExitStack() as stack:

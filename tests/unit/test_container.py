@@ -128,7 +128,7 @@ def test_web_service_dockerfile():
         assert (REPO / source).exists(), f"web-service/Dockerfile copies missing {source}"
         assert f"!{source}" in ignore, f".dockerignore hides {source}"
     cmd = next(ln for ln in lines if ln.startswith("CMD"))
-    assert '"serve"' in cmd and '"0.0.0.0"' in cmd and '"9696"' in cmd
+    assert '"streaming.serving.serve"' in cmd and '"0.0.0.0"' in cmd and '"9696"' in cmd
     assert any(ln.startswith("USER ") and "root" not in ln for ln in lines)
 
 

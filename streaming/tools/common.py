@@ -1,10 +1,21 @@
-"""Options shared by the command-line tools: where Kinesis is, and which region."""
+"""What the command-line tools share: where Kinesis is and which region, the boto3
+session and clients, and timestamp arguments."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from datetime import UTC, datetime
 from typing import Any
+
+
+def timestamp_arg(text: str) -> datetime:
+    """An argument given as epoch seconds or ISO 8601 (naive = UTC) -> an aware datetime."""
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except ValueError:
+        moment = datetime.fromisoformat(text)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def add_aws_options(parser: argparse.ArgumentParser) -> None:

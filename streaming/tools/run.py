@@ -9,14 +9,13 @@ import signal
 import sys
 import threading
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 from streaming.esm.checkpoints import CheckpointStore
 from streaming.esm.destinations import parse_destination
 from streaming.esm.reader import StartingPosition
 from streaming.esm.runner import EventSourceMapping, MappingConfig, load_handler
-from streaming.tools.aws_session import add_aws_options, kinesis_client, session
+from streaming.tools.common import add_aws_options, kinesis_client, session, timestamp_arg
 
 DESCRIPTION = """\
 Poll every shard of a Kinesis stream and invoke a handler in this process with
@@ -26,14 +25,6 @@ failed sequence number), retries, bisect on error, maximum record age, an
 on-failure destination, and per-shard checkpoints so a restart resumes.
 The handler's own settings come from the environment, as on Lambda.
 """
-
-
-def _timestamp(text: str) -> datetime:
-    try:
-        return datetime.fromtimestamp(float(text), UTC)
-    except ValueError:
-        moment = datetime.fromisoformat(text)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="for shards without a checkpoint (default: TRIM_HORIZON)",
     )
     p.add_argument(
-        "--starting-timestamp", type=_timestamp, help="with AT_TIMESTAMP: epoch seconds or ISO 8601"
+        "--starting-timestamp",
+        type=timestamp_arg,
+        help="with AT_TIMESTAMP: epoch seconds or ISO 8601",
     )
     p.add_argument(
         "--max-retries",
