@@ -2,7 +2,8 @@
 
 ``RideDurationService`` is built once per container (the cold start) with the
 model and settings injected, like the course's ``ModelService``, so tests
-drive it without AWS. Kinesis is reached only through ``publish``.
+drive it without AWS. Kinesis is reached only through the ``publish.Sender`` port
+(``kinesis_sender`` in production); S3 only at init, for a model given as ``s3://``.
 
 Partial batch responses (Lambda docs, *Configuring partial batch response
 with Kinesis*): the function returns the sequence numbers of records it could

@@ -13,23 +13,22 @@ its identity and references, which would otherwise send a reader to fetch URLs:
 - a ``$ref`` into any other file (the dead-letter stream's reason codes) is replaced by
   the schema it points to.
 
-The service reads the copies in ``streaming/serving/schemas/``, package data that ships
-with the package wherever ``streaming/serving/`` goes (the web service's image copies
-``streaming/``); ``tests/unit/test_openapi.py`` requires them byte-identical to
-``schemas/``, the documented location.
+The files are read from ``schemas/`` at the project root, their one home (the
+supported install is the editable one; the web service's image copies ``schemas/``
+beside ``streaming/``); ``tests/unit/test_openapi.py`` requires the document to say
+what the files say.
 """
 
 from __future__ import annotations
 
 import json
-from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
 
-#: The serving package's copy of the schemas it describes.
-PACKAGED_SCHEMAS: Traversable = resources.files(__package__) / "schemas"
+#: ``schemas/`` at the project root (``streaming/serving/`` -> two levels up).
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 #: ``schemas/<file>`` has the ``$id`` ``SCHEMA_BASE + <file>``.
 SCHEMA_BASE = "https://ride-duration-streaming.example/schemas/"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -54,7 +53,7 @@ _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "dependentSchemas"})
 
 
-def load_schemas(directory: Traversable | Path = PACKAGED_SCHEMAS) -> dict[str, dict[str, Any]]:
+def load_schemas(directory: Traversable | Path = SCHEMA_DIR) -> dict[str, dict[str, Any]]:
     """Every file the document uses, by file name; each ``$id`` must name its file."""
     schemas = {}
     for name in SCHEMA_FILES:
@@ -88,6 +87,13 @@ class _Rewriter:
             return node
         if "$id" in node:
             raise ValueError(f"{base}: an embedded $id is not supported")
+        out = self._rewrite_keywords(node, base)
+        if "$ref" not in node:
+            return out
+        return self._resolve(node["$ref"], out, base)
+
+    def _rewrite_keywords(self, node: dict[str, Any], base: str) -> dict[str, Any]:
+        """Every keyword but ``$ref``, with the schemas inside it rewritten."""
         out: dict[str, Any] = {}
         for key, value in node.items():
             if key in _DATA_KEYWORDS:
@@ -96,9 +102,12 @@ class _Rewriter:
                 out[key] = {name: self.rewrite(sub, base) for name, sub in value.items()}
             elif key != "$ref":
                 out[key] = self.rewrite(value, base)
-        if "$ref" not in node:
-            return out
-        target = urljoin(base, node["$ref"])
+        return out
+
+    def _resolve(self, ref: str, out: dict[str, Any], base: str) -> dict[str, Any]:
+        """A ``$ref`` beside the keywords ``out``: re-pointed into a component, or inlined."""
+        node = {"$ref": ref}
+        target = urljoin(base, ref)
         uri, fragment = urldefrag(target)
         if fragment and not fragment.startswith("/"):
             raise ValueError(f"{base}: $ref {node['$ref']!r} is not a JSON pointer")
@@ -146,7 +155,7 @@ def build_openapi(
     *,
     max_body_bytes: int,
     body_timeout: float,
-    schema_dir: Traversable | Path = PACKAGED_SCHEMAS,
+    schema_dir: Traversable | Path = SCHEMA_DIR,
 ) -> dict[str, Any]:
     """The whole document: the routes, as the app answers them, over the schema files."""
     return {

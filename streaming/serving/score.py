@@ -6,7 +6,7 @@
 Input is a TLC trip file (parquet: ``lpep_pickup_datetime``, ``PULocationID``,
 ``DOLocationID``, ``trip_distance``; ``ride_id`` = the row number in the file) or
 ride events as JSON lines (the stream's ``{"ride": {...}, "ride_id": ...}``).
-Each row goes through ``events.validate_event`` and the handler's own features
+Each row goes through ``consumer.validate.validate_event`` and the handler's own features
 and prediction step, so the three deployment modes give the same answer.
 Rows are read, predicted and written chunk by chunk (parquet row batches, lines),
 so memory stays flat whatever the file's size. Rejected rows go to a separate

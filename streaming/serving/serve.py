@@ -9,7 +9,7 @@
 (``{"ride": {...}, "ride_id": ...}``), with an optional ``pickup_datetime``
 (else the ride starts now). It answers ``{"duration": minutes,
 "model_version": ...}`` (plus ``ride_id`` when sent). The body is read as the
-stream reads a record - UTF-8 JSON only, by ``events.decode_payload`` - and
+stream reads a record - UTF-8 JSON only, by ``consumer.decode.decode_payload`` - and
 validated by the handler's own code, so bad input gets a 400 with the same
 reason code and wording as the dead-letter stream, and the web service and the
 stream agree to the last bit. ``GET /health`` and ``GET /openapi.json``
