@@ -33,8 +33,17 @@ fuzz: venv
 test-localstack: venv
 	integration-test/localstack.sh
 
+## make test-fast: the inner loop, every test not marked slow (no training, whole months or servers)
+.PHONY: test-fast test-static
+test-fast: venv
+	$(PY) -m pytest -m "not slow"
+
 test-unit: venv
 	$(PY) -m pytest tests/unit
+
+## make test-static: template.yaml (cfn-lint), Dockerfiles, docker-compose.yaml, shell scripts
+test-static: venv
+	$(PY) -m pytest tests/static
 
 test-integration: venv
 	$(PY) -m pytest tests/integration

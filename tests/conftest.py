@@ -32,6 +32,23 @@ settings.register_profile(
 )
 settings.load_profile("ci")
 
+# `pytest -m "not slow"` is the fast inner loop. `slow` marks a test that trains
+# a model, reads a whole month, starts a server (gunicorn, moto, LocalStack) or
+# takes more than about 2 s: by hand, or here for every test that uses one of
+# these fixtures (directly or through another fixture).
+SLOW_FIXTURES = {
+    "holdout_trips": "reads a whole month",
+    "server": "starts streaming serve (gunicorn): tests/unit/conftest.py",
+    "served": "starts streaming serve (gunicorn): test_serve_hostile.py's own",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
 MODELS = REPO / "models"

@@ -2,13 +2,14 @@
 
 By default moto's server on loopback. With ``STREAMING_TEST_ENDPOINT`` set (as
 ``integration-test/localstack.sh`` does) the same tests run against that
-endpoint instead - LocalStack - and ``STREAMING_TEST_EMULATOR`` names it.
+endpoint instead - LocalStack - and ``STREAMING_TEST_EMULATOR`` names it
+(``tests.support.streams.EMULATOR``). Helpers that are not fixtures (write, read,
+run the event source mapping) are in ``tests/support/streams.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import uuid
@@ -16,7 +17,7 @@ import uuid
 import pytest
 
 from streaming.consumer.kinesis_client import make_kinesis_client
-from streaming.tools.stream_io import create_stream, read_all
+from streaming.tools.stream_io import create_stream
 
 pytestmark = pytest.mark.integration
 
@@ -26,9 +27,6 @@ FAKE_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-EMULATOR = os.environ.get("STREAMING_TEST_EMULATOR", "moto")
 
 
 @pytest.fixture(scope="session")
@@ -90,30 +88,14 @@ def streams(new_stream):
     }
 
 
-def run_to_idle(
-    client, stream, handler, *, idle_s=0.4, destination=None, checkpoints=None, **config
-):
-    """Run the local event source mapping until every shard is idle; return it."""
-    from streaming.esm.runner import EventSourceMapping, MappingConfig
+@pytest.fixture
+def s3(moto_endpoint, monkeypatch):
+    """A new bucket on the emulator -> (client, bucket). Every S3 client made during
+    the test, the code's own too, goes to the emulator (AWS_ENDPOINT_URL_S3)."""
+    import boto3
 
-    defaults = {
-        "poll_interval_s": 0.05,
-        "retry_base_delay_s": 0.01,
-        "retry_max_delay_s": 0.05,
-        "shard_refresh_s": 0.2,
-    }
-    mapping = EventSourceMapping(
-        client,
-        stream,
-        handler,
-        MappingConfig(**(defaults | config)),
-        destination=destination,
-        checkpoints=checkpoints,
-    )
-    mapping.run(stop_when_idle_s=idle_s)
-    return mapping
-
-
-def read_json(client, stream):
-    """(shard, decoded JSON) of every record of ``stream``."""
-    return [(shard, json.loads(r["Data"])) for shard, r in read_all(client, stream)]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    client = boto3.client("s3")
+    bucket = f"test-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    return client, bucket

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -15,21 +14,9 @@ import pytest
 
 from streaming.tools.stream_io import read_all
 from tests.conftest import REPO
+from tests.support.cli import STREAMING, cli, cli_summary
 
-pytestmark = pytest.mark.integration
-
-
-def cli(*args, env=None, **kwargs):
-    return subprocess.run(
-        [sys.executable, "-m", "streaming", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        **kwargs,
-    )
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
@@ -53,9 +40,9 @@ def env(moto_endpoint):
 
 def test_send_plays_real_rides_with_their_pickup_time(kinesis, env, new_stream):
     new_stream(env["INPUT_STREAM"], 2)
-    proc = cli("send", "--stream", env["INPUT_STREAM"], "--count", "120", "--rate", "400", env=env)
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = cli_summary(
+        "send", "--stream", env["INPUT_STREAM"], "--count", "120", "--rate", "400", env=env
+    )
     assert summary["sent"] == 120 and summary["failed"] == 0
     assert summary["seconds"] >= 0.2  # 120 records at 400/s take ~0.3 s
     events = [json.loads(r["Data"]) for _, r in read_all(kinesis, env["INPUT_STREAM"])]
@@ -94,7 +81,7 @@ def test_killed_runner_resumes_and_every_prediction_arrives(
     slow = [*run_args, "--handler", "tests.support.slow_handler.handler"]
     mark = tmp_path / "published"
     runner = subprocess.Popen(
-        [sys.executable, "-m", "streaming", *slow],
+        [*STREAMING, *slow],
         cwd=REPO,
         env=dict(env, SLOW_HANDLER_MARK=str(mark)),
         stdout=subprocess.DEVNULL,

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import REPO
+from tests.support.cli import cli_summary
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_demo_accounts_for_every_ride():
-    proc = subprocess.run(
-        [sys.executable, "-m", "streaming", "demo", "--rides", "300", "--json"],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = cli_summary("demo", "--rides", "300", "--json")
     assert summary["rides_sent"] == 300
     assert summary["unique_predictions"] == 300 and summary["rides_without_prediction"] == 0
     assert summary["dead_letters"] == summary["malformed_sent"] == 3

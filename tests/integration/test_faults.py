@@ -26,7 +26,7 @@ from streaming.tools.produce import send_events
 from streaming.training import tlc
 from tests.support.fault_proxy import FaultProxy
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BAD = [b"not json", b'{"ride": {"PULocationID": 1}, "ride_id": 1}', b"[]"]
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import COURSE_RIDE, REPO, make_record
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def python312() -> str:

@@ -10,14 +10,12 @@ import pytest
 
 from streaming.consumer.config import Settings
 from streaming.consumer.handler import RideDurationService
-from streaming.consumer.kinesis_sender import kinesis_sender
-from streaming.consumer.publish import Entry, publish
 from streaming.training import tlc
-from tests.integration.conftest import read_json, run_to_idle
 from tests.schemas import assert_valid
 from tests.support.fault_proxy import FaultProxy
+from tests.support.streams import put, read_json, run_to_idle
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BAD = [
     (b'{"ride": {"PULocationID": 1, "trip_distance": 2}, "ride_id": 1}', "invalid_location_id"),
@@ -35,13 +33,11 @@ BAD = [
 
 
 def put_rides(kinesis, stream, trips, bad=()):
+    """The trips' ride events (keyed by ride id), then the ``bad`` payloads; the events."""
     events = tlc.ride_events(trips)
     payloads = [(json.dumps(e).encode(), str(e["ride_id"])) for e in events]
     payloads += [(data, f"bad-{i}") for i, (data, _) in enumerate(bad)]
-    out = publish(
-        kinesis_sender(kinesis), stream, [Entry(d, k, i) for i, (d, k) in enumerate(payloads)]
-    )
-    assert out.failed == []
+    put(kinesis, stream, [d for d, _ in payloads], keys=[k for _, k in payloads])
     return events
 
 

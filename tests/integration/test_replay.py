@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import uuid
 
 import pytest
 
 from streaming.consumer.config import Settings
 from streaming.consumer.handler import RideDurationService
-from streaming.consumer.kinesis_sender import kinesis_sender
-from streaming.consumer.publish import Entry, publish
 from streaming.esm.checkpoints import CheckpointStore
 from streaming.esm.destinations import parse_destination
 from streaming.tools.replay import replay_on_failure_queue
-from tests.conftest import REPO
-from tests.integration.conftest import read_json, run_to_idle
+from tests.support.cli import cli_summary
+from tests.support.rides import ride_bytes
+from tests.support.streams import put, read_json, run_to_idle
 
-pytestmark = pytest.mark.integration
-
-
-def ride(i, distance, **extra):
-    return json.dumps(
-        {
-            "ride": {"PULocationID": 74, "DOLocationID": 75, "trip_distance": distance},
-            "ride_id": i,
-            **extra,
-        }
-    ).encode()
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def put(kinesis, stream, payloads):
-    entries = [Entry(d, f"k{i}", i) for i, d in enumerate(payloads)]
-    assert publish(kinesis_sender(kinesis), stream, entries).failed == []
-
-
-def cli(*args, endpoint):
+def replay(*args, endpoint):
+    """``streaming replay *args`` with only the emulator's settings: its JSON report."""
     env = {
         "KINESIS_ENDPOINT_URL": endpoint,
         "PATH": "/usr/bin:/bin",
@@ -45,25 +27,16 @@ def cli(*args, endpoint):
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "streaming", "replay", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return cli_summary("replay", *args, env=env, timeout=120)
 
 
 def test_dead_letters_fixed_and_replayed_become_predictions(
     shipped_model, kinesis, streams, moto_endpoint
 ):
-    payloads = [ride(i, 1.5 + i) for i in range(5)]
-    payloads += [ride(100, "3.66"), ride(101, "12.1")]  # distance as a string
-    payloads += [ride(102, "7.5", padding="x" * 800_000)]  # too big to carry in a letter
+    payloads = [ride_bytes(i, distance=1.5 + i) for i in range(5)]
+    payloads += [ride_bytes(100, distance="3.66"), ride_bytes(101, distance="12.1")]  # a string
+    big = {"padding": "x" * 800_000}  # too big to carry in a letter
+    payloads += [ride_bytes(102, distance="7.5", event_fields=big)]
     payloads += [b"not json at all"]
     put(kinesis, streams["input"], payloads)
     svc = RideDurationService(
@@ -95,9 +68,9 @@ def test_dead_letters_fixed_and_replayed_become_predictions(
         "--transform",
         "tests.support.fixes:distance_as_number",
     ]
-    preview = cli(*args, "--dry-run", endpoint=moto_endpoint)
+    preview = replay(*args, "--dry-run", endpoint=moto_endpoint)
     assert preview["selected"] == 3 and preview["replayed"] == 0
-    report = cli(*args, endpoint=moto_endpoint)
+    report = replay(*args, endpoint=moto_endpoint)
     assert report == {
         "selected": 3,
         "replayed": 3,
@@ -126,7 +99,7 @@ def test_on_failure_queue_batches_are_re_read_and_replayed(
     destination = parse_destination(
         url, session=session, endpoint_url=moto_endpoint, mapping_id="t"
     )
-    put(kinesis, streams["input"], [ride(i, 2.0) for i in range(6)])
+    put(kinesis, streams["input"], [ride_bytes(i, distance=2.0) for i in range(6)])
 
     def down(event, context):  # an outage longer than the retries
         raise ConnectionError("output unavailable")

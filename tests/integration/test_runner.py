@@ -14,16 +14,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streaming.consumer.kinesis_sender import kinesis_sender
-from streaming.consumer.publish import Entry, publish
+from streaming.consumer.kinesis_client import make_kinesis_client
 from streaming.esm.checkpoints import CheckpointStore
 from streaming.esm.destinations import JsonLinesFile, parse_destination
 from streaming.esm.reader import StartingPosition
+from streaming.esm.runner import EventSourceMapping, MappingConfig
 from streaming.tools.stream_io import wait_active
-from tests.integration.conftest import run_to_idle
+from tests.support.clock import FakeClock
 from tests.support.fault_proxy import FaultProxy
+from tests.support.streams import EMULATOR, numbered, put, run_to_idle
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 #: every field of a Lambda Kinesis record (Lambda docs, *Using Lambda with Kinesis*, example event)
 RECORD_FIELDS = {
@@ -48,12 +49,6 @@ KINESIS_FIELDS = {
 @pytest.fixture
 def stream(new_stream):
     return new_stream(f"esm-{uuid.uuid4().hex[:8]}", 2)
-
-
-def put(kinesis, stream, n, *, prefix="r", keys=None):
-    """n records with data b'<prefix><i>' (partition keys spread over the shards)."""
-    entries = [Entry(f"{prefix}{i}".encode(), keys[i] if keys else f"k{i}", i) for i in range(n)]
-    assert publish(kinesis_sender(kinesis), stream, entries).failed == []
 
 
 class Recorder:
@@ -88,7 +83,7 @@ def fails_on(poison: str):
 
 def test_batches_hold_one_shards_records_in_order_with_every_field(kinesis, stream):
     # "Each batch contains records from a single shard/data stream."
-    put(kinesis, stream, 250)
+    put(kinesis, stream, numbered(250))
     handler = Recorder()
     run_to_idle(kinesis, stream, handler, batch_size=40)
     assert sorted(handler.data()) == sorted(f"r{i}" for i in range(250))  # each once
@@ -111,7 +106,7 @@ def test_batches_hold_one_shards_records_in_order_with_every_field(kinesis, stre
 
 def test_partial_failure_resumes_from_the_lowest_reported_sequence_number(kinesis, stream):
     # "Lambda retries the batch starting from the lowest sequence number reported."
-    put(kinesis, stream, 30, keys=["same"] * 30)  # one shard
+    put(kinesis, stream, numbered(30), keys="same")  # one shard
     failed_once: set[str] = set()
 
     def rule(event, call):
@@ -147,7 +142,7 @@ def test_partial_failure_resumes_from_the_lowest_reported_sequence_number(kinesi
 def test_invalid_partial_response_fails_the_whole_batch(kinesis, stream, bad):
     # "Lambda treats a batch as a complete failure if you return: an empty string
     # itemIdentifier, a null itemIdentifier, an itemIdentifier with a bad key name."
-    put(kinesis, stream, 5, keys=["same"] * 5)
+    put(kinesis, stream, numbered(5), keys="same")
     handler = Recorder(lambda event, call: bad if call == 0 else None)
     run_to_idle(kinesis, stream, handler)
     assert handler.data(handler.events[1]) == handler.data(handler.events[0])  # all again
@@ -160,7 +155,7 @@ def test_these_responses_are_complete_successes(kinesis, stream, ok):
     # "Lambda treats a batch as a complete success if you return: an empty
     # batchItemFailures list, a null batchItemFailures list, an empty EventResponse,
     # a null EventResponse."
-    put(kinesis, stream, 5, keys=["same"] * 5)
+    put(kinesis, stream, numbered(5), keys="same")
     handler = Recorder(lambda event, call: ok)
     run_to_idle(kinesis, stream, handler)
     assert len(handler.events) == 1
@@ -170,7 +165,7 @@ def test_errors_are_retried_then_discarded_to_the_destination(kinesis, stream, t
     # "If the function is invoked but returns an error, Lambda retries until the records
     # ... reach the configured retry quota (MaximumRetryAttempts)." "Lambda discards the
     # records and continues processing batches from the stream."
-    put(kinesis, stream, 12, keys=["same"] * 12)
+    put(kinesis, stream, numbered(12), keys="same")
 
     handler = Recorder(fails_on("r3"))
     dest = tmp_path / "failures.jsonl"
@@ -196,7 +191,7 @@ def test_errors_are_retried_then_discarded_to_the_destination(kinesis, stream, t
 def test_bisect_isolates_the_bad_record(kinesis, stream, tmp_path):
     # "BisectBatchOnFunctionError ... splits a failed batch into two smaller batches,
     # isolating bad records ... Splitting batches doesn't consume the retry quota."
-    put(kinesis, stream, 16, keys=["same"] * 16)
+    put(kinesis, stream, numbered(16), keys="same")
 
     handler = Recorder(fails_on("r11"))
     dest = tmp_path / "failures.jsonl"
@@ -219,11 +214,19 @@ def test_bisect_isolates_the_bad_record(kinesis, stream, tmp_path):
 
 def test_old_records_are_discarded_without_invoking(kinesis, stream, tmp_path):
     # "MaximumRecordAgeInSeconds - Discard records older than the specified age."
-    put(kinesis, stream, 6, keys=["same"] * 6)
-    time.sleep(1.3)
+    put(kinesis, stream, numbered(6), keys="same")
+    clock = FakeClock()
+    clock.advance(1.3)  # the records are 1.3 s old when the mapping starts
     handler = Recorder()
     dest = tmp_path / "failures.jsonl"
-    run_to_idle(kinesis, stream, handler, max_record_age_s=1.0, destination=JsonLinesFile(dest))
+    run_to_idle(
+        kinesis,
+        stream,
+        handler,
+        max_record_age_s=1.0,
+        destination=JsonLinesFile(dest),
+        clock=clock,
+    )
     assert handler.events == []
     [failure] = [json.loads(line) for line in dest.read_text().splitlines()]
     assert failure["requestContext"]["condition"] == "RecordAgeExceeded"
@@ -233,15 +236,13 @@ def test_old_records_are_discarded_without_invoking(kinesis, stream, tmp_path):
 
 
 def test_checkpoints_let_a_restarted_runner_resume(kinesis, stream, tmp_path):
-    put(kinesis, stream, 60, keys=["same"] * 60)
+    put(kinesis, stream, numbered(60), keys="same")
     path = tmp_path / "checkpoints.json"
     arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
         "StreamARN"
     ]
     stop = threading.Event()
     first = Recorder(lambda event, call: stop.set() if call == 2 else None)
-    from streaming.esm.runner import EventSourceMapping, MappingConfig
-
     mapping = EventSourceMapping(
         kinesis,
         stream,
@@ -258,9 +259,7 @@ def test_checkpoints_let_a_restarted_runner_resume(kinesis, stream, tmp_path):
 
 def test_expired_iterators_are_renewed(kinesis, stream, moto_endpoint):
     # GetShardIterator: "A shard iterator expires 5 minutes after it is returned."
-    put(kinesis, stream, 40)
-    from streaming.consumer.kinesis_client import make_kinesis_client
-
+    put(kinesis, stream, numbered(40))
     with FaultProxy(moto_endpoint) as proxy:
         client = make_kinesis_client(proxy.url)
         proxy.expire_get_records = 3
@@ -274,19 +273,22 @@ def test_expired_iterators_are_renewed(kinesis, stream, moto_endpoint):
 def test_idle_shards_are_polled_about_once_per_interval(kinesis, stream, moto_endpoint):
     # "Lambda polls each shard ... at a base rate of once per second. When more records
     # are available, Lambda keeps processing batches until the function catches up."
-    put(kinesis, stream, 400, keys=["same"] * 400)
-    from streaming.consumer.kinesis_client import make_kinesis_client
-    from streaming.esm.runner import EventSourceMapping, MappingConfig
-
+    put(kinesis, stream, numbered(400), keys="same")
+    clock = FakeClock()  # the waits between polls take no real time
     with FaultProxy(moto_endpoint) as proxy:
         client = make_kinesis_client(proxy.url)
         handler = Recorder()
         mapping = EventSourceMapping(
-            client, stream, handler, MappingConfig(batch_size=50, poll_interval_s=0.5)
+            client,
+            stream,
+            handler,
+            MappingConfig(batch_size=50, poll_interval_s=0.5),
+            clock=clock.monotonic,
+            wall_clock=clock.time,
         )
-        started = time.monotonic()
-        mapping.run(stop_when_idle_s=2.0)
-        elapsed = time.monotonic() - started
+        started = clock.monotonic()
+        mapping.run(clock.stop, stop_when_idle_s=2.0)
+        elapsed = clock.monotonic() - started
     assert len(handler.events) == 8
     # 8 full reads back to back on the busy shard, then ~1 read per 0.5 s per idle shard
     idle_reads = proxy.get_records_calls - 8
@@ -294,38 +296,50 @@ def test_idle_shards_are_polled_about_once_per_interval(kinesis, stream, moto_en
     assert idle_reads >= 2 * 2
 
 
+def read_until_buffered(mapping, clock, count, timeout_s=30.0):
+    """Step ``mapping`` until it holds ``count`` records read but not yet invoked
+    (a poll that finds nothing lets a poll interval pass)."""
+    deadline = time.monotonic() + timeout_s
+    while sum(len(s.buffer) for s in mapping.shards.values()) < count:
+        assert time.monotonic() < deadline, f"{count} records were not read"
+        if not mapping.step():
+            clock.advance(mapping.config.poll_interval_s)
+            time.sleep(0.01)  # give a slower emulator time to show what was written
+
+
 def test_batching_window_gathers_records(kinesis, stream):
     # "MaximumBatchingWindowInSeconds: the maximum amount of time to gather records
     # before invoking the function."
-    from streaming.esm.runner import EventSourceMapping, MappingConfig
-
+    clock = FakeClock()
     handler = Recorder()
     mapping = EventSourceMapping(
         kinesis,
         stream,
         handler,
-        MappingConfig(batch_size=1000, batching_window_s=1.5, poll_interval_s=0.05),
+        # short polls: an emulator slow to show records costs little of the window
+        MappingConfig(batch_size=1000, batching_window_s=1.5, poll_interval_s=0.01),
+        clock=clock.monotonic,
+        wall_clock=clock.time,
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=mapping.run, args=(stop,))
-    thread.start()
-    for round_ in range(5):
-        put(kinesis, stream, 10, prefix=f"w{round_}-", keys=["same"] * 10)
-        time.sleep(0.1)
-    time.sleep(2.0)
-    stop.set()
-    thread.join()
+    for round_ in range(5):  # a round of records every 0.1 s
+        put(kinesis, stream, numbered(10, f"w{round_}-"), keys="same")
+        read_until_buffered(mapping, clock, 10 * (round_ + 1))
+        clock.advance(0.1)
+    assert handler.events == []  # about 0.5 s after the first round: the window is open
+    clock.advance(1.1)  # 1.6 s after the first round: the window (1.5 s) has passed
+    while mapping.step():
+        pass
     assert len(handler.data()) == 50
-    assert len(handler.events) <= 2  # without the window: about one per round
+    assert len(handler.events) == 1  # without the window: about one per round
 
 
 def test_starting_positions(kinesis, stream):
     # StartingPosition: "AT_TIMESTAMP, TRIM_HORIZON, or LATEST"
-    put(kinesis, stream, 5, prefix="old", keys=["same"] * 5)
+    put(kinesis, stream, numbered(5, "old"), keys="same")
     time.sleep(1.1)
     middle = datetime.now(UTC)
     time.sleep(0.1)
-    put(kinesis, stream, 5, prefix="new", keys=["same"] * 5)
+    put(kinesis, stream, numbered(5, "new"), keys="same")
     at = Recorder()
     run_to_idle(kinesis, stream, at, starting_position=StartingPosition("AT_TIMESTAMP", middle))
     assert sorted(at.data()) == sorted(f"new{i}" for i in range(5))
@@ -335,15 +349,16 @@ def test_starting_positions(kinesis, stream):
 
 
 def test_a_handler_that_outlives_its_timeout_has_failed(kinesis, stream):
-    put(kinesis, stream, 3, keys=["same"] * 3)
-    handler = Recorder(lambda event, call: time.sleep(0.3) if call == 0 else None)
-    mapping = run_to_idle(kinesis, stream, handler, timeout_s=0.2)
+    put(kinesis, stream, numbered(3), keys="same")
+    clock = FakeClock()
+    handler = Recorder(lambda event, call: clock.advance(0.3) if call == 0 else None)
+    mapping = run_to_idle(kinesis, stream, handler, timeout_s=0.2, clock=clock)
     assert mapping.stats.function_errors == 1 and len(handler.events) == 2
 
 
 def test_without_report_batch_item_failures_the_response_is_ignored(kinesis, stream):
     # FunctionResponseTypes: without ReportBatchItemFailures, Lambda ignores the list.
-    put(kinesis, stream, 4, keys=["same"] * 4)
+    put(kinesis, stream, numbered(4), keys="same")
 
     def rule(event, call):
         return {
@@ -369,7 +384,7 @@ def test_sqs_on_failure_destination(kinesis, stream, moto_endpoint):
     destination = parse_destination(
         arn, session=session, endpoint_url=moto_endpoint, mapping_id="test"
     )
-    put(kinesis, stream, 2, keys=["same"] * 2)
+    put(kinesis, stream, numbered(2), keys="same")
 
     def boom(event, context):
         raise ValueError("nope")
@@ -395,8 +410,6 @@ def test_a_stream_is_not_an_on_failure_destination():
 def test_child_shards_are_read_after_their_parent(kinesis, new_stream):
     # Kinesis developer guide, resharding: "read the parent shard until you are done
     # ... before you read the child shards", which keeps each key's records in order.
-    from tests.integration.conftest import EMULATOR
-
     if EMULATOR == "moto":
         pytest.skip(
             "moto keeps writing to the parent after SplitShard and never closes it; "
@@ -404,12 +417,12 @@ def test_child_shards_are_read_after_their_parent(kinesis, new_stream):
         )
     name = new_stream(f"reshard-{uuid.uuid4().hex[:8]}", 1)
     keys = [f"key-{i % 10}" for i in range(20)]
-    put(kinesis, name, 20, prefix="before", keys=keys)
+    put(kinesis, name, numbered(20, "before"), keys=keys)
     kinesis.split_shard(
         StreamName=name, ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**127)
     )
     wait_active(kinesis, name)
-    put(kinesis, name, 20, prefix="after", keys=keys)
+    put(kinesis, name, numbered(20, "after"), keys=keys)
     handler = Recorder()
     mapping = run_to_idle(kinesis, name, handler, batch_size=7)
     delivered = handler.data()

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 
-import boto3
 import pandas as pd
 import pytest
 
 from streaming.serving.score import main
 from tests.conftest import DATA
+from tests.support.rides import ride_event
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def s3(moto_endpoint, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
-    client = boto3.client("s3")
-    bucket = f"scores-{uuid.uuid4().hex[:8]}"
-    client.create_bucket(Bucket=bucket)
-    return client, bucket
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_parquet_in_s3_to_parquet_in_s3(s3, capsys, shipped_model):
@@ -54,15 +44,7 @@ def test_parquet_in_s3_to_parquet_in_s3(s3, capsys, shipped_model):
 
 def test_json_lines_streamed_from_s3(s3, capsys):
     client, bucket = s3
-    lines = "\n".join(
-        json.dumps(
-            {
-                "ride": {"PULocationID": 74, "DOLocationID": 75, "trip_distance": 1.0 + i},
-                "ride_id": i,
-            }
-        )
-        for i in range(2500)
-    )
+    lines = "\n".join(json.dumps(ride_event(i, distance=1.0 + i)) for i in range(2500))
     client.put_object(Bucket=bucket, Key="rides.jsonl", Body=lines.encode())
     assert (
         main(

@@ -20,9 +20,13 @@ from cfnlint.decode import decode_str
 from samtranslator.translator.transform import transform
 
 from tests.conftest import REPO
-from tests.integration.conftest import EMULATOR
+from tests.support.streams import EMULATOR
 
-pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
 
 
 class NoManagedPolicies:
@@ -30,13 +34,13 @@ class NoManagedPolicies:
         return {}
 
 
-def test_template_creates_streams_queue_function_and_mapping(moto_endpoint):
+def test_template_creates_streams_queue_function_and_mapping(moto_endpoint, s3):
     if EMULATOR != "moto":
         pytest.skip("this LocalStack runs Kinesis, S3 and SQS only; the moto suite deploys it")
     template, _ = decode_str((REPO / "template.yaml").read_text())
     function = template["Resources"]["RideDurationFunction"]["Properties"]
     del function["DeploymentPreference"]  # moto: no CodeDeploy
-    bucket = f"code-{uuid.uuid4().hex[:8]}"
+    s3_client, bucket = s3
     function["CodeUri"] = f"s3://{bucket}/function.zip"
     cfn = transform(template, {}, NoManagedPolicies())
     mapping = next(
@@ -45,12 +49,10 @@ def test_template_creates_streams_queue_function_and_mapping(moto_endpoint):
     mapping["FunctionName"] = {"Ref": "RideDurationFunction"}  # moto: no Alias in CFN
 
     session = boto3.session.Session(region_name="us-east-1")
-    s3 = session.client("s3", endpoint_url=moto_endpoint)
-    s3.create_bucket(Bucket=bucket)
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.write(REPO / "lambda_function.py", "lambda_function.py")
-    s3.put_object(Bucket=bucket, Key="function.zip", Body=code.getvalue())
+    s3_client.put_object(Bucket=bucket, Key="function.zip", Body=code.getvalue())
     stage = f"t{uuid.uuid4().hex[:6]}"
     cloudformation = session.client("cloudformation", endpoint_url=moto_endpoint)
     cloudformation.create_stack(

@@ -32,6 +32,9 @@ THROTTLED = {
     "ErrorCode": "ProvisionedThroughputExceededException",
     "ErrorMessage": "Rate exceeded for shard (injected by fault proxy)",
 }
+JSON_HEADERS = {"Content-Type": "application/x-amz-json-1.1"}
+#: headers of the upstream answer that this server sets itself
+NOT_RELAYED = ("content-length", "transfer-encoding", "connection", "date", "server")
 
 
 class FaultProxy:
@@ -72,117 +75,44 @@ class FaultProxy:
         self._server.server_close()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
+        """``_FaultHandler`` bound to this proxy.
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        The server makes a handler object per request from a class, so the proxy
+        travels as a class attribute of a subclass of its own."""
+        return type("Handler", (_FaultHandler,), {"proxy": self})
 
-            def log_message(self, *args: object) -> None:
-                pass
+    def _expire_this_get_records(self) -> bool:
+        """Count a GetRecords call; True if it is one of ``expire_get_records``."""
+        with self.lock:
+            self.get_records_calls += 1
+            expire = self.expire_get_records > 0
+            if expire:
+                self.expire_get_records -= 1
+                self.iterators_expired += 1
+        return expire
 
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if proxy.refuse:
-                    self.close_connection = True
-                    self.connection.close()
-                    return
-                target = self.headers.get("X-Amz-Target", "")
-                if target.endswith(".GetRecords"):
-                    with proxy.lock:
-                        proxy.get_records_calls += 1
-                        expire = proxy.expire_get_records > 0
-                        if expire:
-                            proxy.expire_get_records -= 1
-                            proxy.iterators_expired += 1
-                    if expire:
-                        payload = json.dumps(
-                            {
-                                "__type": "ExpiredIteratorException",
-                                "message": "Iterator expired (fault proxy)",
-                            }
-                        )
-                        self._reply(
-                            400, {"Content-Type": "application/x-amz-json-1.1"}, payload.encode()
-                        )
-                        return
-                    self._reply(*proxy._forward(self.command, self.path, self.headers, body))
-                elif target.endswith(".PutRecords"):
-                    self._put_records(body)
-                else:
-                    self._reply(*proxy._forward(self.command, self.path, self.headers, body))
+    def _draw_put_faults(self, entries: int) -> tuple[bool, bool, list[bool]]:
+        """Count a PutRecords call of ``entries`` entries and draw its fault:
+        (stall, HTTP 500, throttled per entry).
 
-            def _put_records(self, body: bytes) -> None:
-                request = json.loads(body)
-                records = request["Records"]
-                with proxy.lock:
-                    proxy.put_calls += 1
-                    proxy.entries_seen += len(records)
-                    stall = proxy.stall_next > 0
-                    if stall:
-                        proxy.stall_next -= 1
-                        proxy.calls_stalled += 1
-                    fail_call = not stall and proxy.rng.random() < proxy.error_500_share
-                    if fail_call:
-                        proxy.calls_failed_500 += 1
-                    throttled = []
-                    if not (stall or fail_call):
-                        throttled = [proxy.rng.random() < proxy.throttle_share for _ in records]
-                        proxy.entries_throttled += sum(throttled)
-                if stall:
-                    status, headers, data = proxy._forward(
-                        self.command, self.path, self.headers, body
-                    )
-                    time.sleep(proxy.stall_s)  # the write happened; the answer comes too late
-                    self._reply(status, headers, data)
-                    return
-                if fail_call:
-                    payload = json.dumps({"__type": "InternalFailure", "message": "injected"})
-                    self._reply(
-                        500, {"Content-Type": "application/x-amz-json-1.1"}, payload.encode()
-                    )
-                    return
-                keep = [r for r, t in zip(records, throttled, strict=False) if not t]
-                results: list[dict] = []
-                failed = 0
-                if keep:
-                    status, headers, data = proxy._forward(
-                        "POST",
-                        self.path,
-                        self.headers,
-                        json.dumps({**request, "Records": keep}).encode(),
-                    )
-                    if status != 200:
-                        self._reply(status, headers, data)
-                        return
-                    upstream = json.loads(data)
-                    results = upstream["Records"]
-                    failed = upstream.get("FailedRecordCount", 0)
-                merged, it = [], iter(results)
-                for t in throttled:
-                    merged.append(dict(THROTTLED) if t else next(it))
-                response = {"FailedRecordCount": failed + sum(throttled), "Records": merged}
-                self._reply(
-                    200,
-                    {"Content-Type": "application/x-amz-json-1.1"},
-                    json.dumps(response).encode(),
-                )
-
-            def _reply(self, status: int, headers: dict, data: bytes) -> None:
-                self.send_response(status)
-                for k, v in headers.items():
-                    if k.lower() not in (
-                        "content-length",
-                        "transfer-encoding",
-                        "connection",
-                        "date",
-                        "server",
-                    ):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
+        One lock hold for the counters and the draws, so concurrent calls neither
+        lose counts nor interleave their draws (the seeded sequence stays whole).
+        A stall excludes the others and a 500 excludes throttling: one kind of fault per call."""
+        with self.lock:
+            self.put_calls += 1
+            self.entries_seen += entries
+            stall = self.stall_next > 0
+            if stall:
+                self.stall_next -= 1
+                self.calls_stalled += 1
+            fail_call = not stall and self.rng.random() < self.error_500_share
+            if fail_call:
+                self.calls_failed_500 += 1
+            throttled = []
+            if not (stall or fail_call):
+                throttled = [self.rng.random() < self.throttle_share for _ in range(entries)]
+                self.entries_throttled += sum(throttled)
+        return stall, fail_call, throttled
 
     def _forward(
         self, method: str, path: str, headers: object, body: bytes
@@ -201,3 +131,91 @@ class FaultProxy:
             return resp.status, dict(resp.getheaders()), resp.read()
         finally:
             conn.close()
+
+
+class _FaultHandler(BaseHTTPRequestHandler):
+    """One request through the proxy: refused, answered with a fault, or forwarded."""
+
+    protocol_version = "HTTP/1.1"
+    proxy: FaultProxy  # set by FaultProxy._handler_class
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.proxy.refuse:
+            self.close_connection = True
+            self.connection.close()
+            return
+        target = self.headers.get("X-Amz-Target", "")
+        if target.endswith(".GetRecords"):
+            self._get_records(body)
+        elif target.endswith(".PutRecords"):
+            self._put_records(body)
+        else:
+            self._reply(*self.proxy._forward(self.command, self.path, self.headers, body))
+
+    def _get_records(self, body: bytes) -> None:
+        if self.proxy._expire_this_get_records():
+            self._error(400, "ExpiredIteratorException", "Iterator expired (fault proxy)")
+            return
+        self._reply(*self.proxy._forward(self.command, self.path, self.headers, body))
+
+    def _put_records(self, body: bytes) -> None:
+        request = json.loads(body)
+        stall, fail_call, throttled = self.proxy._draw_put_faults(len(request["Records"]))
+        if stall:
+            self._stall(body)
+        elif fail_call:
+            self._error(500, "InternalFailure", "injected")
+        else:
+            self._forward_unthrottled(request, throttled)
+
+    def _stall(self, body: bytes) -> None:
+        """Forward the call (the records are written) but answer only after
+        ``stall_s``: past the client's read timeout, so it cannot know they were."""
+        status, headers, data = self.proxy._forward(self.command, self.path, self.headers, body)
+        time.sleep(self.proxy.stall_s)  # the write happened; the answer comes too late
+        self._reply(status, headers, data)
+
+    def _forward_unthrottled(self, request: dict, throttled: list[bool]) -> None:
+        """Forward only the entries that are not throttled, as Kinesis stores no
+        throttled entry; answer for every entry in the request's order, the
+        throttled ones with Kinesis's throttling error."""
+        records = request["Records"]
+        keep = [r for r, t in zip(records, throttled, strict=False) if not t]
+        results: list[dict] = []
+        failed = 0
+        if keep:
+            status, headers, data = self.proxy._forward(
+                "POST",
+                self.path,
+                self.headers,
+                json.dumps({**request, "Records": keep}).encode(),
+            )
+            if status != 200:
+                self._reply(status, headers, data)
+                return
+            upstream = json.loads(data)
+            results = upstream["Records"]
+            failed = upstream.get("FailedRecordCount", 0)
+        merged, it = [], iter(results)
+        for t in throttled:
+            merged.append(dict(THROTTLED) if t else next(it))
+        response = {"FailedRecordCount": failed + sum(throttled), "Records": merged}
+        self._reply(200, JSON_HEADERS, json.dumps(response).encode())
+
+    def _error(self, status: int, error_type: str, message: str) -> None:
+        """An error answered as Kinesis does: its ``__type`` names the exception."""
+        payload = json.dumps({"__type": error_type, "message": message})
+        self._reply(status, JSON_HEADERS, payload.encode())
+
+    def _reply(self, status: int, headers: dict, data: bytes) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in NOT_RELAYED:
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)

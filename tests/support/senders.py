@@ -4,17 +4,35 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+#: ``fail(stream, call, entry)``: the entry's error code in that call (None: written)
+FailRule = Callable[[str, int, Any], "str | None"]
 
 
 class ScriptedSender:
-    """Records what each stream received; fails entries by a rule."""
+    """Fails entries by a rule; records every call and, per stream, what was written.
 
-    def __init__(self, fail=None, raise_on=()):
+    ``fail(stream, call, entry)`` answers each entry's error code (None: written),
+    ``call`` counting every call from 0; ``raise_on`` maps a call's index to the
+    exception that call raises instead of answering.
+
+    * ``calls``: ``(stream, [entry refs])`` of every call, in order;
+    * ``refs``, ``keys``, ``written``: per stream, the ref, partition key and decoded
+      JSON body of each written entry (a body that is not JSON fails the call, as a
+      sender bug would).
+    """
+
+    def __init__(
+        self, fail: FailRule | None = None, raise_on: Mapping[int, BaseException] = ()
+    ) -> None:
         self.fail = fail or (lambda stream, call, entry: None)
         self.raise_on = dict(raise_on)
         self.calls: list[tuple[str, list[int]]] = []
-        self.written: dict[str, list[dict]] = defaultdict(list)
+        self.refs: dict[str, list[int]] = defaultdict(list)
         self.keys: dict[str, list[str]] = defaultdict(list)
+        self.written: dict[str, list[Any]] = defaultdict(list)
 
     def __call__(self, stream, batch):
         call = len(self.calls)
@@ -25,6 +43,7 @@ class ScriptedSender:
         for entry, code in zip(batch, codes, strict=False):
             if code is None:
                 self.written[stream].append(json.loads(entry.data))
+                self.refs[stream].append(entry.ref)
                 self.keys[stream].append(entry.partition_key)
         return codes
 
@@ -35,7 +54,9 @@ class KinesisRulesSender(ScriptedSender):
     service answers ``ValidationException`` (so a bad key would block a shard).
     Bodies that are not strict JSON (NaN, Infinity) are listed in ``not_json``."""
 
-    def __init__(self, fail=None, raise_on=()):
+    def __init__(
+        self, fail: FailRule | None = None, raise_on: Mapping[int, BaseException] = ()
+    ) -> None:
         super().__init__(fail, raise_on)
         self.not_json: list[bytes] = []
 

@@ -116,6 +116,7 @@ def test_skops_model_round_trip(tmp_path, holdout_trips):
     np.testing.assert_array_equal(loaded.predictor.predict(x), estimator.predict(x))
 
 
+@pytest.mark.slow  # imports skops, which imports every scikit-learn estimator: ~5 s
 def test_skops_refuses_untrusted_types(tmp_path):
     from sklearn.preprocessing import FunctionTransformer
 

@@ -9,18 +9,7 @@ import pytest
 
 from streaming.consumer.records import Reason, Rejection, Ride
 from tests.conftest import COURSE_RIDE, decode_one, make_record
-
-
-def ride(**changes):
-    event = {"ride": dict(COURSE_RIDE["ride"]), "ride_id": COURSE_RIDE["ride_id"]}
-    for key, value in changes.items():
-        if key == "ride_id":
-            event["ride_id"] = value
-        elif value is ...:
-            del event["ride"][key]
-        else:
-            event["ride"][key] = value
-    return event
+from tests.support.rides import course_ride
 
 
 def test_course_event_decodes_to_a_ride():
@@ -35,7 +24,7 @@ def test_course_event_decodes_to_a_ride():
 
 
 def test_string_ride_id_and_integral_distance_are_valid():
-    item = decode_one(make_record(ride(ride_id="r-1", trip_distance=0)), 0)
+    item = decode_one(make_record(course_ride(ride_id="r-1", trip_distance=0)), 0)
     assert isinstance(item, Ride)
     assert item.ride_id == "r-1" and item.trip_distance == 0.0
 
@@ -43,26 +32,26 @@ def test_string_ride_id_and_integral_distance_are_valid():
 def test_unknown_zone_ids_in_range_are_valid():
     # Zones the model has never seen are predicted (and counted in UnknownZoneShare).
     for pu, do in ((9999, 1), (1, 2**31 - 1)):
-        item = decode_one(make_record(ride(PULocationID=pu, DOLocationID=do)), 0)
+        item = decode_one(make_record(course_ride(PULocationID=pu, DOLocationID=do)), 0)
         assert isinstance(item, Ride), (pu, do)
 
 
 def test_extra_fields_are_ignored():
-    event = ride()
+    event = course_ride()
     event["ride"]["VendorID"] = 2
     event["source_system"] = "app"
     assert isinstance(decode_one(make_record(event), 0), Ride)
 
 
 def test_pickup_datetime_naive_and_aware():
-    naive = decode_one(make_record(ride(pickup_datetime="2023-02-01T08:15:00")), 0)
-    aware = decode_one(make_record(ride(pickup_datetime="2023-02-01T13:15:00Z")), 0)
+    naive = decode_one(make_record(course_ride(pickup_datetime="2023-02-01T08:15:00")), 0)
+    aware = decode_one(make_record(course_ride(pickup_datetime="2023-02-01T13:15:00Z")), 0)
     assert naive.pickup_datetime == datetime(2023, 2, 1, 8, 15)
     assert aware.pickup_datetime.tzinfo is not None
 
 
 def test_null_pickup_datetime_means_absent():
-    item = decode_one(make_record(ride(pickup_datetime=None)), 0)
+    item = decode_one(make_record(course_ride(pickup_datetime=None)), 0)
     assert isinstance(item, Ride) and item.pickup_datetime is None
 
 
@@ -76,61 +65,67 @@ BAD = {
     "string": (Reason.NOT_AN_OBJECT, b'"ride"'),
     "no ride": (Reason.INVALID_RIDE, {"ride_id": 1}),
     "ride is a list": (Reason.INVALID_RIDE, {"ride": [130, 205], "ride_id": 1}),
-    "PU missing": (Reason.INVALID_LOCATION_ID, ride(PULocationID=...)),
-    "PU null": (Reason.INVALID_LOCATION_ID, ride(PULocationID=None)),
-    "PU string": (Reason.INVALID_LOCATION_ID, ride(PULocationID="130")),
-    "PU float": (Reason.INVALID_LOCATION_ID, ride(PULocationID=130.0)),
-    "PU boolean": (Reason.INVALID_LOCATION_ID, ride(PULocationID=True)),
-    "PU zero": (Reason.INVALID_LOCATION_ID, ride(PULocationID=0)),
-    "PU negative": (Reason.INVALID_LOCATION_ID, ride(PULocationID=-5)),
-    "DO negative": (Reason.INVALID_LOCATION_ID, ride(DOLocationID=-3)),
-    "PU 2**31": (Reason.INVALID_LOCATION_ID, ride(PULocationID=2**31)),
-    "PU 400 digits": (Reason.INVALID_LOCATION_ID, ride(PULocationID=10**400)),
-    "DO minus 400 digits": (Reason.INVALID_LOCATION_ID, ride(DOLocationID=-(10**400))),
-    "DO boolean": (Reason.INVALID_LOCATION_ID, ride(DOLocationID=False)),
-    "distance missing": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=...)),
-    "distance string": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance="3.66")),
-    "distance boolean": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=True)),
-    "distance negative": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=-0.5)),
-    "distance huge integer": (Reason.INVALID_TRIP_DISTANCE, ride(trip_distance=10**400)),
+    "PU missing": (Reason.INVALID_LOCATION_ID, course_ride(PULocationID=...)),
+    "PU null": (Reason.INVALID_LOCATION_ID, course_ride(PULocationID=None)),
+    "PU string": (Reason.INVALID_LOCATION_ID, course_ride(PULocationID="130")),
+    "PU float": (Reason.INVALID_LOCATION_ID, course_ride(PULocationID=130.0)),
+    "PU boolean": (Reason.INVALID_LOCATION_ID, course_ride(PULocationID=True)),
+    "PU zero": (Reason.INVALID_LOCATION_ID, course_ride(PULocationID=0)),
+    "PU negative": (Reason.INVALID_LOCATION_ID, course_ride(PULocationID=-5)),
+    "DO negative": (Reason.INVALID_LOCATION_ID, course_ride(DOLocationID=-3)),
+    "PU 2**31": (Reason.INVALID_LOCATION_ID, course_ride(PULocationID=2**31)),
+    "PU 400 digits": (Reason.INVALID_LOCATION_ID, course_ride(PULocationID=10**400)),
+    "DO minus 400 digits": (Reason.INVALID_LOCATION_ID, course_ride(DOLocationID=-(10**400))),
+    "DO boolean": (Reason.INVALID_LOCATION_ID, course_ride(DOLocationID=False)),
+    "distance missing": (Reason.INVALID_TRIP_DISTANCE, course_ride(trip_distance=...)),
+    "distance string": (Reason.INVALID_TRIP_DISTANCE, course_ride(trip_distance="3.66")),
+    "distance boolean": (Reason.INVALID_TRIP_DISTANCE, course_ride(trip_distance=True)),
+    "distance negative": (Reason.INVALID_TRIP_DISTANCE, course_ride(trip_distance=-0.5)),
+    "distance huge integer": (Reason.INVALID_TRIP_DISTANCE, course_ride(trip_distance=10**400)),
     "distance 1e400": (
         Reason.INVALID_TRIP_DISTANCE,
         b'{"ride": {"PULocationID": 1, "DOLocationID": 2, "trip_distance": 1e400}, "ride_id": 1}',
     ),
     "ride_id missing": (Reason.INVALID_RIDE_ID, {"ride": COURSE_RIDE["ride"]}),
-    "ride_id null": (Reason.INVALID_RIDE_ID, ride(ride_id=None)),
-    "ride_id empty": (Reason.INVALID_RIDE_ID, ride(ride_id="")),
-    "ride_id too long": (Reason.INVALID_RIDE_ID, ride(ride_id="x" * 257)),
-    "ride_id 257 digits": (Reason.INVALID_RIDE_ID, ride(ride_id=10**256)),
-    "ride_id boolean": (Reason.INVALID_RIDE_ID, ride(ride_id=True)),
-    "ride_id float": (Reason.INVALID_RIDE_ID, ride(ride_id=1.5)),
-    "ride_id object": (Reason.INVALID_RIDE_ID, ride(ride_id={"id": 1})),
+    "ride_id null": (Reason.INVALID_RIDE_ID, course_ride(ride_id=None)),
+    "ride_id empty": (Reason.INVALID_RIDE_ID, course_ride(ride_id="")),
+    "ride_id too long": (Reason.INVALID_RIDE_ID, course_ride(ride_id="x" * 257)),
+    "ride_id 257 digits": (Reason.INVALID_RIDE_ID, course_ride(ride_id=10**256)),
+    "ride_id boolean": (Reason.INVALID_RIDE_ID, course_ride(ride_id=True)),
+    "ride_id float": (Reason.INVALID_RIDE_ID, course_ride(ride_id=1.5)),
+    "ride_id object": (Reason.INVALID_RIDE_ID, course_ride(ride_id={"id": 1})),
     "ride_id lone surrogate": (
         Reason.INVALID_RIDE_ID,
         b'{"ride": {"PULocationID": 1, '
         b'"DOLocationID": 2, "trip_distance": 1}, "ride_id": "\\ud800"}',
     ),
-    "pickup not a string": (Reason.INVALID_PICKUP_DATETIME, ride(pickup_datetime=1676000000)),
-    "pickup not ISO": (Reason.INVALID_PICKUP_DATETIME, ride(pickup_datetime="Feb 1st, 8am")),
+    "pickup not a string": (
+        Reason.INVALID_PICKUP_DATETIME,
+        course_ride(pickup_datetime=1676000000),
+    ),
+    "pickup not ISO": (Reason.INVALID_PICKUP_DATETIME, course_ride(pickup_datetime="Feb 1st, 8am")),
     # Instants outside what UTC or New York local time can represent (years 1-9999).
     "pickup year 1 UTC": (
         Reason.INVALID_PICKUP_DATETIME,
-        ride(pickup_datetime="0001-01-01T00:00:00+00:00"),
+        course_ride(pickup_datetime="0001-01-01T00:00:00+00:00"),
     ),
     "pickup year 1 +14:00": (
         Reason.INVALID_PICKUP_DATETIME,
-        ride(pickup_datetime="0001-01-01T00:00:00+14:00"),
+        course_ride(pickup_datetime="0001-01-01T00:00:00+14:00"),
     ),
     "pickup year 9999 -01:00": (
         Reason.INVALID_PICKUP_DATETIME,
-        ride(pickup_datetime="9999-12-31T23:59:59-01:00"),
+        course_ride(pickup_datetime="9999-12-31T23:59:59-01:00"),
     ),
     "pickup year 9999 New York": (
         Reason.INVALID_PICKUP_DATETIME,
-        ride(pickup_datetime="9999-12-31T20:00:00-05:00"),
+        course_ride(pickup_datetime="9999-12-31T20:00:00-05:00"),
     ),
-    "pickup year 1 naive": (Reason.INVALID_PICKUP_DATETIME, ride(pickup_datetime="0001-01-01")),
-    "ride_id 129 emoji": (Reason.INVALID_RIDE_ID, ride(ride_id="\U0001f695" * 129)),
+    "pickup year 1 naive": (
+        Reason.INVALID_PICKUP_DATETIME,
+        course_ride(pickup_datetime="0001-01-01"),
+    ),
+    "ride_id 129 emoji": (Reason.INVALID_RIDE_ID, course_ride(ride_id="\U0001f695" * 129)),
 }
 
 
@@ -157,7 +152,7 @@ def test_missing_event_time_is_rejected():
     del record["kinesis"]["approximateArrivalTimestamp"]
     item = decode_one(record, 0)
     assert isinstance(item, Rejection) and item.reason is Reason.MISSING_EVENT_TIME
-    with_pickup = make_record(ride(pickup_datetime="2023-02-01T08:00:00"))
+    with_pickup = make_record(course_ride(pickup_datetime="2023-02-01T08:00:00"))
     del with_pickup["kinesis"]["approximateArrivalTimestamp"]
     assert isinstance(decode_one(with_pickup, 0), Ride)
 

@@ -11,7 +11,8 @@ import pytest
 from streaming.consumer.features import feature_matrix, new_york_hour_weekday
 from streaming.consumer.records import Ride
 from streaming.model.contract import FEATURES
-from tests.conftest import COURSE_RIDE, decode_one, make_record
+from tests.conftest import decode_one, make_record
+from tests.support.rides import course_ride
 
 NY = ZoneInfo("America/New_York")
 
@@ -44,7 +45,7 @@ def test_dst_switch_hours():
 
 
 def _ride(**ride_fields):
-    event = {"ride": dict(COURSE_RIDE["ride"], **ride_fields), "ride_id": 1}
+    event = course_ride(ride_id=1, **ride_fields)
     item = decode_one(make_record(event, arrival=1_675_260_000.0), 0)  # 2023-02-01 14:00Z
     assert isinstance(item, Ride)
     return item

@@ -14,6 +14,7 @@ from streaming.consumer.lambda_context import LocalContext
 from streaming.consumer.records import Ride
 from tests.conftest import COURSE_RIDE, decode_one, make_record
 from tests.schemas import assert_valid
+from tests.support import rides
 from tests.support.senders import ScriptedSender
 
 
@@ -43,15 +44,8 @@ def expected_minutes(model, records):
 
 
 def ride_event(i, **ride):
-    return {
-        "ride": {
-            "PULocationID": 74 + i % 5,
-            "DOLocationID": 75 + i % 7,
-            "trip_distance": 0.5 + i % 13,
-            **ride,
-        },
-        "ride_id": i,
-    }
+    """Ride ``i``, its zones and distance varying with ``i``."""
+    return rides.ride_event(i, 74 + i % 5, 75 + i % 7, 0.5 + i % 13, **ride)
 
 
 def test_course_ride_256_in_test_run(shipped_model):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +20,8 @@ from streaming.consumer.handler import RideDurationService
 from tests.support.budget import examples
 from tests.support.senders import KinesisRulesSender
 from tests.support.strategies import batches
+
+pytestmark = pytest.mark.slow  # hundreds of generated batches per test: seconds each
 
 
 def _service(model, sender=None, test_run=False):

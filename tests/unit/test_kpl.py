@@ -17,6 +17,7 @@ from streaming.consumer.records import Reason, Rejection, Ride
 from tests.conftest import make_record
 from tests.schemas import assert_valid
 from tests.support import kpl_build
+from tests.support.rides import ride_bytes
 from tests.support.senders import ScriptedSender
 
 
@@ -30,17 +31,8 @@ def aggregate(user_records):
 
 
 def ride(i, **extra):
-    return json.dumps(
-        {
-            "ride": {
-                "PULocationID": 70 + i,
-                "DOLocationID": 80 + i,
-                "trip_distance": 1.0 + i,
-                **extra,
-            },
-            "ride_id": i,
-        }
-    ).encode()
+    """Ride ``i`` as record data, its zones and distance varying with ``i``."""
+    return ride_bytes(i, 70 + i, 80 + i, 1.0 + i, **extra)
 
 
 def test_reader_matches_the_package_on_random_aggregates():

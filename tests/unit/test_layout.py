@@ -101,8 +101,7 @@ def test_no_import_cycles_between_modules():
 #: The venv's editable install of this project would find any ``streaming.*``
 #: module in the repo; a shipped function must run from its own files alone.
 NO_EDITABLE_FINDER = (
-    "import sys\n"
-    "sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in repr(f)]\n"
+    "import sys\nsys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in repr(f)]\n"
 )
 
 

@@ -20,29 +20,12 @@ from streaming.consumer.publish import (
     chunks,
     publish,
 )
+from tests.support.senders import ScriptedSender
 
 
 def entries(n, size=10):
-    return [Entry(b"x" * size, str(i), i) for i in range(n)]
-
-
-class ScriptedSender:
-    """Fails entries by a rule, records every call (what was sent, in what order)."""
-
-    def __init__(self, fail=lambda call, entry: None, raise_on=()):
-        self.calls: list[list[int]] = []
-        self.fail = fail
-        self.raise_on = dict(raise_on)
-        self.written: list[int] = []
-
-    def __call__(self, stream, batch):
-        call = len(self.calls)
-        self.calls.append([e.ref for e in batch])
-        if call in self.raise_on:
-            raise self.raise_on[call]
-        codes = [self.fail(call, e) for e in batch]
-        self.written.extend(e.ref for e, c in zip(batch, codes, strict=False) if c is None)
-        return codes
+    """n entries whose data (a JSON string) is ``size`` bytes, refs 0..n-1."""
+    return [Entry(b'"' + b"x" * (size - 2) + b'"', str(i), i) for i in range(n)]
 
 
 def no_sleep(_s):
@@ -82,21 +65,21 @@ def test_all_written_in_one_call_per_chunk():
 def test_only_failed_entries_are_retried():
     # every third entry is throttled on the first call, then succeeds
     send = ScriptedSender(
-        fail=lambda call, e: (
+        fail=lambda stream, call, e: (
             "ProvisionedThroughputExceededException" if call == 0 and e.ref % 3 == 0 else None
         )
     )
     out = publish(send, "s", entries(30), sleep=no_sleep, rng=lambda: 0.5)
-    assert send.calls[1] == [i for i in range(30) if i % 3 == 0]
-    assert sorted(send.written) == list(range(30))  # each written exactly once
-    assert len(send.written) == 30
+    assert send.calls[1] == ("s", [i for i in range(30) if i % 3 == 0])
+    assert sorted(send.refs["s"]) == list(range(30))  # each written exactly once
+    assert len(send.refs["s"]) == 30
     assert out.failed == [] and out.retried_entries == 10
     assert out.errors["ProvisionedThroughputExceededException"] == 10
 
 
 def test_attempts_are_bounded_and_backoff_grows_with_jitter():
     sleeps = []
-    send = ScriptedSender(fail=lambda call, e: "InternalFailure")
+    send = ScriptedSender(fail=lambda stream, call, e: "InternalFailure")
     policy = RetryPolicy(max_attempts=4, base_delay_s=0.1, max_delay_s=0.25)
     out = publish(send, "s", entries(5), policy=policy, sleep=sleeps.append, rng=lambda: 1.0)
     assert len(send.calls) == 4
@@ -116,7 +99,7 @@ def test_deadline_stops_retries_before_the_invocation_ends():
     def sleep(s):
         clock["left"] -= s
 
-    send = ScriptedSender(fail=lambda call, e: "ProvisionedThroughputExceededException")
+    send = ScriptedSender(fail=lambda stream, call, e: "ProvisionedThroughputExceededException")
     policy = RetryPolicy(
         max_attempts=50, base_delay_s=1.0, max_delay_s=4.0, min_time_for_attempt_s=0.5
     )
@@ -138,7 +121,7 @@ def test_deadline_stops_retries_before_the_invocation_ends():
 def test_whole_call_errors_retry_the_chunk():
     send = ScriptedSender(raise_on={0: SendError("ReadTimeoutError", "t", retryable=True)})
     out = publish(send, "s", entries(4), sleep=no_sleep)
-    assert send.calls == [[0, 1, 2, 3], [0, 1, 2, 3]]
+    assert send.calls == [("s", [0, 1, 2, 3]), ("s", [0, 1, 2, 3])]
     assert out.failed == [] and out.errors["ReadTimeoutError"] == 1
 
 
@@ -153,23 +136,26 @@ def test_non_retryable_call_error_stops_and_reports_everything():
 
 
 def test_non_retryable_entry_error_is_not_retried_but_reported():
-    send = ScriptedSender(fail=lambda call, e: "KMSAccessDeniedException" if e.ref == 1 else None)
+    send = ScriptedSender(
+        fail=lambda stream, call, e: "KMSAccessDeniedException" if e.ref == 1 else None
+    )
     out = publish(send, "s", entries(3), sleep=no_sleep)
     assert out.failed == [1] and len(send.calls) == 1
 
 
 def test_oversized_entries_are_reported_not_sent():
     send = ScriptedSender()
-    items = [Entry(b"x", "a", 0), Entry(b"x" * MAX_BYTES_PER_RECORD, "b", 1)]
+    items = [Entry(b"0", "a", 0), Entry(b"x" * MAX_BYTES_PER_RECORD, "b", 1)]
     out = publish(send, "s", items, sleep=no_sleep)
-    assert send.calls == [[0]] and out.failed == [1] and out.errors["RecordTooLarge"] == 1
+    assert send.calls == [("s", [0])] and out.failed == [1] and out.errors["RecordTooLarge"] == 1
 
 
 def test_a_partition_key_that_is_not_valid_unicode_is_reported_not_raised():
     # a lone surrogate cannot be encoded: the request could never be built
     send = ScriptedSender()
-    out = publish(send, "s", [Entry(b"x", "\ud800", 0), Entry(b"x", "k", 1)], sleep=no_sleep)
-    assert send.calls == [[1]] and out.failed == [0] and out.errors["PartitionKeyInvalid"] == 1
+    out = publish(send, "s", [Entry(b"0", "\ud800", 0), Entry(b"0", "k", 1)], sleep=no_sleep)
+    assert send.calls == [("s", [1])] and out.failed == [0]
+    assert out.errors["PartitionKeyInvalid"] == 1
 
 
 # -- what an entry result means (Kinesis API reference, PutRecordsResultEntry) ----------
@@ -231,7 +217,8 @@ def test_a_response_off_the_documented_shape_is_a_retryable_malformed_response(r
 def test_an_unexpected_sender_exception_is_counted_and_its_chunk_reported():
     send = ScriptedSender(raise_on={1: RuntimeError("a bug in the sender")})
     out = publish(send, "s", entries(1200), sleep=no_sleep)
-    assert [len(c) for c in send.calls] == [500, 500, 200]  # the other chunks still went
+    # the other chunks still went
+    assert [len(refs) for _, refs in send.calls] == [500, 500, 200]
     assert out.published == 700 and out.failed == list(range(500, 1000))
     assert out.errors["RuntimeError"] == 1
 

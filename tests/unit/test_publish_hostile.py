@@ -111,7 +111,7 @@ class HostileKinesis:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[HostileKinesis]:
+def hostile_kinesis() -> Iterator[HostileKinesis]:
     fake = HostileKinesis()
     fake.server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
     fake.server.daemon_threads = True
@@ -126,13 +126,13 @@ def server() -> Iterator[HostileKinesis]:
 
 
 @pytest.fixture
-def endpoint(server: HostileKinesis) -> Iterator[HostileKinesis]:
+def endpoint(hostile_kinesis: HostileKinesis) -> Iterator[HostileKinesis]:
     """The module's server with an empty script; a trickling answer stops at teardown."""
-    server.replies.clear()
-    server.requests.clear()
-    server.stop = threading.Event()
-    yield server
-    server.stop.set()
+    hostile_kinesis.replies.clear()
+    hostile_kinesis.requests.clear()
+    hostile_kinesis.stop = threading.Event()
+    yield hostile_kinesis
+    hostile_kinesis.stop.set()
 
 
 @functools.cache
@@ -359,6 +359,7 @@ class FakeWorld:
         return codes
 
 
+@pytest.mark.slow  # 200 generated sender scripts: seconds
 @settings(examples(200), deadline=None)
 @given(
     specs=st.lists(

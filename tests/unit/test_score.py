@@ -13,8 +13,10 @@ import pytest
 
 from streaming.serving.score import ScoreError, check_targets, main, score
 from tests.conftest import DATA
+from tests.support.rides import ride_bytes
 
 
+@pytest.mark.slow  # reads a whole month
 def test_a_tlc_month_in_chunks(shipped_model, tmp_path):
     raw = pd.read_parquet(DATA / "green_tripdata_2021-02.parquet").head(5000)
     raw.loc[3, "trip_distance"] = -1.0  # invalid
@@ -57,17 +59,7 @@ def test_a_tlc_month_in_chunks(shipped_model, tmp_path):
 
 def test_json_lines_with_bad_lines(shipped_model, tmp_path, capsys):
     lines = [
-        json.dumps(
-            {
-                "ride": {
-                    "PULocationID": 74,
-                    "DOLocationID": 75,
-                    "trip_distance": 2.5,
-                    "pickup_datetime": "2023-02-01T08:00:00",
-                },
-                "ride_id": f"r{i}",
-            }
-        )
+        ride_bytes(f"r{i}", distance=2.5, pickup_datetime="2023-02-01T08:00:00").decode()
         for i in range(10)
     ]
     lines[4] = "not json"
@@ -384,14 +376,4 @@ def test_s3_outputs_are_uploaded_only_after_a_successful_run(shipped_model, tmp_
     assert list(local_tmp.iterdir()) == []
 
 
-GOOD_EVENT = json.dumps(
-    {
-        "ride": {
-            "PULocationID": 74,
-            "DOLocationID": 75,
-            "trip_distance": 2.5,
-            "pickup_datetime": "2023-02-01T08:00:00",
-        },
-        "ride_id": "r",
-    }
-).encode()
+GOOD_EVENT = ride_bytes("r", distance=2.5, pickup_datetime="2023-02-01T08:00:00")

@@ -33,6 +33,7 @@ from streaming.consumer.records import RecordRef, Ride
 from streaming.serving.score import ScoreError, _fit_output, _split_lines, main, score
 from tests.conftest import make_record
 from tests.support.budget import examples
+from tests.support.rides import ride_bytes
 from tests.support.strategies import iso_datetimes, payload_bytes
 
 #: Reasons that mean a valid ride got no answer: the model or features failed (a bug).
@@ -344,22 +345,11 @@ def test_the_writer_never_sees_an_id_beyond_int64():
 
 # -- JSON lines: any bytes ----------------------------------------------------------------
 
-GOOD_LINE = json.dumps(
-    {
-        "ride": {
-            "PULocationID": 74,
-            "DOLocationID": 75,
-            "trip_distance": 2.5,
-            "pickup_datetime": "2023-02-01T08:00:00",
-        },
-        "ride_id": "r",
-    }
-).encode()
+GOOD_LINE = ride_bytes("r", distance=2.5, pickup_datetime="2023-02-01T08:00:00")
 
 
 def _event(**ride) -> bytes:
-    base = {"PULocationID": 74, "DOLocationID": 75, "trip_distance": 2.5}
-    return json.dumps({"ride": base | ride, "ride_id": 1}).encode()
+    return ride_bytes(1, distance=2.5, **ride)
 
 
 HOSTILE_LINES = [
@@ -544,6 +534,7 @@ def _leftovers(directory: Path, source: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p != source)
 
 
+@pytest.mark.slow  # 60 generated files: seconds
 @examples(60)
 @given(file=tlc_files(), chunk_rows=st.sampled_from([1, 3, 50_000]))
 def test_any_tlc_file_is_scored_row_by_row_or_refused_in_one_line(shipped_model, file, chunk_rows):
@@ -620,6 +611,7 @@ def test_any_json_lines_are_scored_line_by_line(shipped_model, lines, trailing, 
         _check_accounting(stats, out, rejected, rows)
 
 
+@pytest.mark.slow  # 30 generated files, each scored and handled: seconds
 @examples(30)
 @given(
     lines=st.lists(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pytest
 
 from streaming.training import tlc
 from streaming.training.modelcard import CARD_FILE, PLOT_ERROR_BY_HOUR, PLOT_PRED_VS_ACTUAL
@@ -46,6 +47,7 @@ def test_model_card_and_plots_exist():
         assert (MODELS / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # trains on the recorded months
 def test_shipped_weights_are_what_make_train_produces(shipped_model):
     """Refit the chosen settings on the recorded months: the exported weights must be
     byte-identical to models/model.npz (training is deterministic, the npz has no

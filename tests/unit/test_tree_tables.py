@@ -10,6 +10,8 @@ from streaming.training import tlc
 from streaming.training.export import ExportError, ZoneCodes, export_tree_tables
 from tests.conftest import DATA
 
+pytestmark = pytest.mark.slow  # every test trains a model (``fitted``: a whole month)
+
 TOLERANCE_MIN = 1e-4
 
 

@@ -8,18 +8,15 @@ against the code.
 from __future__ import annotations
 
 import ast
-import os
 import re
-import shutil
 import subprocess
 
-import pytest
 import yaml
 
 from streaming.consumer.config import Settings
 from tests.conftest import REPO
+from tests.support.tools import tool
 
-IN_CI = os.environ.get("CI") == "true"
 RUNTIME_ENV = {  # what the handler reads: Settings.from_env + boto3 + Powertools
     "PREDICTIONS_STREAM_NAME",
     "DEAD_LETTER_STREAM_NAME",
@@ -38,15 +35,6 @@ RUNTIME_ENV = {  # what the handler reads: Settings.from_env + boto3 + Powertool
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
 }
-
-
-def tool(name):
-    path = shutil.which(name)
-    if path is None:
-        if IN_CI:
-            pytest.fail(f"{name} is missing in CI (.ci/run installs it)")
-        pytest.skip(f"{name} not installed (apt install {name}); CI installs and runs it")
-    return path
 
 
 def compose():
@@ -149,12 +137,3 @@ def test_lambda_requirements_are_runtime_only_and_match_the_constraints():
     assert not {"scikit-learn", "scipy", "pandas", "pyarrow", "onnxruntime"} & set(lam)
     for name, version in lam.items():
         assert constraints.get(name) == version, f"{name}: {version} vs {constraints.get(name)}"
-
-
-def test_shell_scripts_pass_shellcheck():
-    scripts = sorted(str(p) for p in (REPO / "integration-test").rglob("*.sh"))
-    scripts.append(str(REPO / ".ci/run"))
-    proc = subprocess.run(
-        [tool("shellcheck"), *scripts], capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stdout

@@ -60,6 +60,7 @@ def resource(tpl, name):
     return tpl["Resources"][name]["Properties"]
 
 
+@pytest.mark.slow  # cfn-lint takes seconds to load its specs
 def test_cfn_lint_passes():
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     proc = subprocess.run(
