@@ -27,10 +27,15 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from streaming.esm.runner import EventSourceMapping
+    from streaming.tools.produce import SendStats
 
 INPUT_STREAM = "ride_events"
 PREDICTIONS_STREAM = "ride_predictions"
@@ -59,6 +64,62 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
+@dataclass(frozen=True)
+class _Endpoint:
+    """Where the demo's streams live, and the embedded server if the demo started one."""
+
+    url: str
+    names: tuple[str, ...]  # input, predictions, dead letters
+    server: Any = None
+
+
+@dataclass(frozen=True)
+class _Rides:
+    """What the demo plays: real rides, their real durations, and the payloads sent."""
+
+    events: list[dict[str, Any]]
+    truth: dict[int, float]  # ride_id -> real duration in minutes
+    payloads: list[tuple[bytes, str]]  # (data, partition key): the rides and the malformed
+
+
+@dataclass(frozen=True)
+class _Sending:
+    """The sender thread, its counters and the clock it started on."""
+
+    stats: SendStats
+    done: threading.Event
+    thread: threading.Thread
+    started: float  # time.time() just before the first send: throughput's clock
+
+
+@dataclass
+class _Received:
+    """What came out of the pipeline: predictions (one per source record) and dead letters."""
+
+    predictions: dict[str, dict[str, Any]] = field(default_factory=dict)  # by source eventID
+    arrivals: dict[str, float] = field(default_factory=dict)  # eventID -> arrival, epoch s
+    count: int = 0  # prediction records read, duplicates included
+    letters: list[dict[str, Any]] = field(default_factory=list)
+
+    def take_predictions(self, shard_records: list[tuple[str, dict[str, Any]]]) -> None:
+        """Keep the first prediction of each source record.
+
+        Kinesis and the mapping deliver at least once, so a retried batch may
+        publish a prediction again: ``count`` shows the duplicates, while the
+        summary's figures (and a latency's arrival time) use the first copy."""
+        for shard_record in shard_records:
+            record = shard_record[1]
+            event = json.loads(record["Data"])
+            self.count += 1
+            key = event["source"]["eventID"]
+            if key not in self.predictions:
+                self.predictions[key] = event
+                self.arrivals[key] = record["ApproximateArrivalTimestamp"].timestamp()
+
+    def accounted_for(self) -> int:
+        return len(self.predictions) + len(self.letters)
+
+
 def run_demo(
     data_dir: Path,
     rides: int,
@@ -68,162 +129,283 @@ def run_demo(
     quiet: bool = False,
     endpoint_url: str | None = None,
 ) -> dict[str, Any]:
-    from streaming.tools.produce import send_events, tlc_rides
-    from streaming.training import tlc
+    """Play ``rides`` real rides (and the malformed events) through the pipeline; the summary.
 
-    server = None
-    names = (INPUT_STREAM, PREDICTIONS_STREAM, DEAD_LETTER_STREAM)
-    if endpoint_url:  # the user's emulator: streams of our own, deleted at the end
-        endpoint = endpoint_url
-        tag = uuid.uuid4().hex[:6]
-        names = tuple(f"{n}-{tag}" for n in names)
-    else:
-        server, endpoint = _start_moto()
-    input_stream, predictions_stream, dead_letter_stream = names
+    Once the endpoint is open, every step runs inside the ``try``, so whatever
+    fails, ``finally`` stops the threads and the server (or deletes the streams):
+    a demo must not leave a server or threads behind, nor streams on the user's
+    emulator."""
+    endpoint = _open_endpoint(endpoint_url)
+    input_stream, predictions_stream, dead_letter_stream = endpoint.names
     client = None
     workdir = Path(tempfile.mkdtemp(prefix="ride-demo-"))
     stop = threading.Event()
     threads: list[threading.Thread] = []
     try:
-        # The handler reads its settings at import, as on Lambda: set them first.
-        os.environ.update(
-            {
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                "KINESIS_ENDPOINT_URL": endpoint,
-                "PREDICTIONS_STREAM_NAME": predictions_stream,
-                "DEAD_LETTER_STREAM_NAME": dead_letter_stream,
-                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
-            }
-        )
-        region = os.environ["AWS_DEFAULT_REGION"]
-        from streaming.tools.common import kinesis_client
-        from streaming.tools.stream_io import create_stream
-
-        client = kinesis_client(argparse.Namespace(endpoint_url=endpoint, region=region))
-        create_stream(client, input_stream, shards)
-        create_stream(client, predictions_stream, 2)
-        create_stream(client, dead_letter_stream, 1)
+        region = _point_handler_at(endpoint)
+        client = _tools_client(endpoint, region)
+        _create_streams(client, endpoint.names, shards)
         say = (lambda *a, **k: None) if quiet else print
         say(
-            f"{'moto ' if server else ''}Kinesis on {endpoint}: {input_stream} ({shards} shards), "
-            f"{predictions_stream} (2), {dead_letter_stream} (1)"
+            f"{'moto ' if endpoint.server else ''}Kinesis on {endpoint.url}: {input_stream} "
+            f"({shards} shards), {predictions_stream} (2), {dead_letter_stream} (1)"
         )
-
-        events = tlc_rides(tlc.month_path(data_dir, DEMO_MONTH), rides, seed)
-        trips, _ = tlc.load_trips(tlc.month_path(data_dir, DEMO_MONTH))
-        truth = {e["ride_id"]: float(trips.at[e["ride_id"], "duration"]) for e in events}
-        payloads = [(json.dumps(e).encode(), str(e["ride_id"])) for e in events]
-        # malformed events go out spread among the rides
-        for i, bad in enumerate(BAD_EVENTS):
-            payloads.insert((i + 1) * len(payloads) // (len(BAD_EVENTS) + 1), (bad, f"bad-{i}"))
-
-        import lambda_function  # the function's init (cold start)
-        from streaming.esm.destinations import JsonLinesFile
-        from streaming.esm.runner import EventSourceMapping, MappingConfig
-
-        emf = io.StringIO()
-
-        def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            with contextlib.redirect_stdout(emf):  # EMF metric lines: not for the demo
-                return lambda_function.lambda_handler(event, context)
-
+        played = _demo_rides(data_dir, rides, seed)
         failures_file = workdir / "on-failure.jsonl"
-        mapping = EventSourceMapping(
-            client,
-            input_stream,
-            invoke,
-            MappingConfig(batch_size=100, max_retries=5, bisect_on_error=True, region=region),
-            destination=JsonLinesFile(failures_file),
-        )
-        runner = threading.Thread(target=mapping.run, args=(stop,), name="esm", daemon=True)
-        runner.start()
+        mapping, runner = _start_mapping(client, input_stream, region, failures_file, stop)
         threads.append(runner)
-
-        from streaming.tools.produce import SendStats
-
-        stats = SendStats()
-        send_done = threading.Event()
-
-        def sender() -> None:
-            send_events(client, input_stream, payloads, rate=rate, stop=stop, stats=stats)
-            send_done.set()
-
-        send_thread = threading.Thread(target=sender, name="send", daemon=True)
-        t_start = time.time()
-        send_thread.start()
-        threads.append(send_thread)
-
-        from streaming.esm.follow import Follower
-        from streaming.esm.reader import StartingPosition
-
-        followers = {
-            name: Follower(client, name, StartingPosition("TRIM_HORIZON"))
-            for name in (predictions_stream, dead_letter_stream)
-        }
-        predictions: dict[str, dict[str, Any]] = {}  # by source eventID: de-duplicated
-        arrivals: dict[str, float] = {}
-        received = 0
-        letters: list[dict[str, Any]] = []
-        deadline = time.monotonic() + max(60.0, 3 * len(payloads) / max(rate, 1.0))
-        last_print = 0.0
-        while time.monotonic() < deadline:
-            for shard_record in followers[predictions_stream].poll():
-                record = shard_record[1]
-                event = json.loads(record["Data"])
-                received += 1
-                key = event["source"]["eventID"]
-                if key not in predictions:
-                    predictions[key] = event
-                    arrivals[key] = record["ApproximateArrivalTimestamp"].timestamp()
-            letters.extend(json.loads(r["Data"]) for _, r in followers[dead_letter_stream].poll())
-            done = send_done.is_set() and len(predictions) + len(letters) >= len(payloads)
-            if not quiet and (time.monotonic() - last_print > 0.5 or done):
-                last_print = time.monotonic()
-                print(
-                    f"  sent {stats.sent:>5} | predictions {len(predictions):>5} | "
-                    f"dead letters {len(letters)} | runner invocations "
-                    f"{mapping.stats.invocations}",
-                    end="\r",
-                    flush=True,
-                )
-            if done:
-                break
-            time.sleep(0.1)
-        elapsed = time.time() - t_start
+        sending = _start_sending(client, input_stream, played.payloads, rate, stop)
+        threads.append(sending.thread)
+        received = _follow_outputs(client, endpoint, played.payloads, rate, sending, mapping, quiet)
+        elapsed = time.time() - sending.started
         say()
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=30)
-        if server is not None:
-            server.stop()
-        elif client is not None:
-            for name in names:
-                with contextlib.suppress(Exception):
-                    client.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+        _close_endpoint(endpoint, client)
+    return _summary(played, sending, received, mapping, failures_file, rate, elapsed)
 
+
+def _open_endpoint(endpoint_url: str | None) -> _Endpoint:
+    """An embedded moto server, or the user's emulator with stream names of our own.
+
+    On the user's emulator (LocalStack, say) the names carry a random tag, so the
+    demo never reads records it did not send nor touches streams it did not
+    create; ``_close_endpoint`` deletes them at the end."""
+    names = (INPUT_STREAM, PREDICTIONS_STREAM, DEAD_LETTER_STREAM)
+    if endpoint_url:
+        tag = uuid.uuid4().hex[:6]
+        return _Endpoint(endpoint_url, tuple(f"{n}-{tag}" for n in names))
+    server, url = _start_moto()
+    return _Endpoint(url, names, server)
+
+
+def _close_endpoint(endpoint: _Endpoint, client: Any) -> None:
+    """Stop the embedded server, or delete the demo's streams from the user's emulator.
+
+    Deleting is best effort: it runs in ``finally``, where an error would replace
+    the demo's own outcome (its summary, or the exception that stopped it)."""
+    if endpoint.server is not None:
+        endpoint.server.stop()
+    elif client is not None:
+        for name in endpoint.names:
+            with contextlib.suppress(Exception):
+                client.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+
+
+def _point_handler_at(endpoint: _Endpoint) -> str:
+    """Set the function's environment for this endpoint and streams; return the region.
+
+    The handler reads its settings at import, as on Lambda, so this must run
+    before ``lambda_function`` is imported. The emulators accept any credentials."""
+    _, predictions_stream, dead_letter_stream = endpoint.names
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "KINESIS_ENDPOINT_URL": endpoint.url,
+            "PREDICTIONS_STREAM_NAME": predictions_stream,
+            "DEAD_LETTER_STREAM_NAME": dead_letter_stream,
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
+        }
+    )
+    return os.environ["AWS_DEFAULT_REGION"]
+
+
+def _tools_client(endpoint: _Endpoint, region: str) -> Any:
+    """The Kinesis client of the demo's own side (streams, sender, followers).
+
+    The tools' client (standard retries), not the hot path's: the demo plays the
+    producer and the reader, which are not under a Lambda deadline."""
+    from streaming.tools.common import kinesis_client
+
+    return kinesis_client(argparse.Namespace(endpoint_url=endpoint.url, region=region))
+
+
+def _create_streams(client: Any, names: tuple[str, ...], shards: int) -> None:
+    """The three streams: the input with ``--shards`` shards (the mapping polls each
+    one, with its own batches and order, as Lambda does), the outputs with two and one.
+
+    Before the sender and the followers start, which need the streams to exist."""
+    from streaming.tools.stream_io import create_stream
+
+    input_stream, predictions_stream, dead_letter_stream = names
+    create_stream(client, input_stream, shards)
+    create_stream(client, predictions_stream, 2)
+    create_stream(client, dead_letter_stream, 1)
+
+
+def _demo_rides(data_dir: Path, rides: int, seed: int) -> _Rides:
+    """``rides`` real rides of ``DEMO_MONTH``, their real durations, and the payloads.
+
+    The malformed events are spread among the rides rather than sent first or
+    last, so they share batches with good rides: the case the handler must get
+    right (the bad ones dead-lettered, the rest of the batch predicted)."""
+    from streaming.tools.produce import tlc_rides
+    from streaming.training import tlc
+
+    events = tlc_rides(tlc.month_path(data_dir, DEMO_MONTH), rides, seed)
+    trips, _ = tlc.load_trips(tlc.month_path(data_dir, DEMO_MONTH))
+    truth = {e["ride_id"]: float(trips.at[e["ride_id"], "duration"]) for e in events}
+    payloads = [(json.dumps(e).encode(), str(e["ride_id"])) for e in events]
+    for i, bad in enumerate(BAD_EVENTS):
+        payloads.insert((i + 1) * len(payloads) // (len(BAD_EVENTS) + 1), (bad, f"bad-{i}"))
+    return _Rides(events, truth, payloads)
+
+
+def _start_mapping(
+    client: Any, input_stream: str, region: str, failures_file: Path, stop: threading.Event
+) -> tuple[EventSourceMapping, threading.Thread]:
+    """The local event source mapping on the input stream, in a thread, invoking
+    ``lambda_function.lambda_handler`` in this process.
+
+    Importing ``lambda_function`` here is the function's init (its cold start),
+    after ``_point_handler_at``. The handler's EMF metric lines go to a buffer:
+    they are for CloudWatch, not for the demo's screen. Records the mapping gives
+    up on go to ``failures_file`` (its on-failure destination)."""
+    import lambda_function
+    from streaming.esm.destinations import JsonLinesFile
+    from streaming.esm.runner import EventSourceMapping, MappingConfig
+
+    emf = io.StringIO()
+
+    def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with contextlib.redirect_stdout(emf):
+            return lambda_function.lambda_handler(event, context)
+
+    mapping = EventSourceMapping(
+        client,
+        input_stream,
+        invoke,
+        MappingConfig(batch_size=100, max_retries=5, bisect_on_error=True, region=region),
+        destination=JsonLinesFile(failures_file),
+    )
+    runner = threading.Thread(target=mapping.run, args=(stop,), name="esm", daemon=True)
+    runner.start()
+    return mapping, runner
+
+
+def _start_sending(
+    client: Any,
+    input_stream: str,
+    payloads: list[tuple[bytes, str]],
+    rate: float,
+    stop: threading.Event,
+) -> _Sending:
+    """``streaming send`` in a thread, at ``rate`` payloads a second, as the taxi
+    app's backend would; ``done`` is set once it has sent everything (or stopped)."""
+    from streaming.tools.produce import SendStats, send_events
+
+    stats = SendStats()
+    done = threading.Event()
+
+    def sender() -> None:
+        send_events(client, input_stream, payloads, rate=rate, stop=stop, stats=stats)
+        done.set()
+
+    thread = threading.Thread(target=sender, name="send", daemon=True)
+    started = time.time()
+    thread.start()
+    return _Sending(stats, done, thread, started)
+
+
+def _follow_outputs(
+    client: Any,
+    endpoint: _Endpoint,
+    payloads: list[tuple[bytes, str]],
+    rate: float,
+    sending: _Sending,
+    mapping: EventSourceMapping,
+    quiet: bool,
+) -> _Received:
+    """Read the predictions and dead-letter streams (``streaming tail``) until every
+    payload is accounted for, showing live counts.
+
+    Done = the sender has finished and each payload has a prediction or a dead
+    letter. The deadline (three times the sending time, at least a minute) is
+    generous for a slow machine, yet a lost record cannot hang the demo: the
+    summary then shows what is missing."""
+    from streaming.esm.follow import Follower
+    from streaming.esm.reader import StartingPosition
+
+    _, predictions_stream, dead_letter_stream = endpoint.names
+    predictions = Follower(client, predictions_stream, StartingPosition("TRIM_HORIZON"))
+    dead_letters = Follower(client, dead_letter_stream, StartingPosition("TRIM_HORIZON"))
+    received = _Received()
+    deadline = time.monotonic() + max(60.0, 3 * len(payloads) / max(rate, 1.0))
+    last_print = 0.0
+    while time.monotonic() < deadline:
+        received.take_predictions(predictions.poll())
+        received.letters.extend(json.loads(r["Data"]) for _, r in dead_letters.poll())
+        done = sending.done.is_set() and received.accounted_for() >= len(payloads)
+        if not quiet and (time.monotonic() - last_print > 0.5 or done):
+            last_print = time.monotonic()
+            _print_progress(sending.stats, received, mapping)
+        if done:
+            break
+        time.sleep(0.1)
+    return received
+
+
+def _print_progress(stats: SendStats, received: _Received, mapping: EventSourceMapping) -> None:
+    """One line, rewritten in place (``\\r``): the counts as they grow."""
+    print(
+        f"  sent {stats.sent:>5} | predictions {len(received.predictions):>5} | "
+        f"dead letters {len(received.letters)} | runner invocations "
+        f"{mapping.stats.invocations}",
+        end="\r",
+        flush=True,
+    )
+
+
+def _latencies(
+    payloads: list[tuple[bytes, str]], stats: SendStats, received: _Received
+) -> list[float]:
+    """Seconds from each ride's send to its prediction's arrival on the predictions stream.
+
+    The sender records times by payload index and a prediction names its
+    ride_id; the payload's partition key (the ride_id as text) joins the two.
+    Malformed events have no prediction, so no latency."""
     index_of = {int(i): k for i, (_, k) in enumerate(payloads)}  # payload index -> key
     sent_at_by_key = {index_of[i]: t for i, t in stats.sent_at.items()}
     latencies = []
-    by_ride: dict[int, float] = {}
-    for key, event in predictions.items():
+    for key, event in received.predictions.items():
         ride_id = event["prediction"]["ride_id"]
-        by_ride[ride_id] = event["prediction"]["ride_duration"]
         if str(ride_id) in sent_at_by_key:
-            latencies.append(arrivals[key] - sent_at_by_key[str(ride_id)])
+            latencies.append(received.arrivals[key] - sent_at_by_key[str(ride_id)])
+    return latencies
+
+
+def _summary(
+    played: _Rides,
+    sending: _Sending,
+    received: _Received,
+    mapping: EventSourceMapping,
+    failures_file: Path,
+    rate: float,
+    elapsed: float,
+) -> dict[str, Any]:
+    """The figures ``print_summary`` shows and ``--json`` prints; RMSE is against the
+    rides' real durations (``truth``), counting each ride's prediction once."""
+    predictions = received.predictions
+    by_ride = {
+        e["prediction"]["ride_id"]: e["prediction"]["ride_duration"] for e in predictions.values()
+    }
+    truth = played.truth
     errors = np.array([by_ride[i] - truth[i] for i in truth if i in by_ride])
+    latencies = _latencies(played.payloads, sending.stats, received)
     failures = failures_file.read_text().splitlines() if failures_file.exists() else []
     return {
-        "rides_sent": len(events),
+        "rides_sent": len(played.events),
         "malformed_sent": len(BAD_EVENTS),
         "rate_target": rate,
-        "predictions_received": received,
+        "predictions_received": received.count,
         "unique_predictions": len(predictions),
         "rides_without_prediction": sum(1 for i in truth if i not in by_ride),
-        "dead_letters": len(letters),
-        "dead_letter_reasons": sorted(d["reason"] for d in letters),
+        "dead_letters": len(received.letters),
+        "dead_letter_reasons": sorted(d["reason"] for d in received.letters),
         "on_failure_records": len(failures),
         "invocations": mapping.stats.invocations,
         "seconds": round(elapsed, 2),

@@ -23,6 +23,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -158,10 +159,68 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Steps 1-2: every candidate's scores (recorded in the metadata) and the chosen one."""
+
+    results: list[dict[str, Any]]
+    chosen: dict[str, Any]
+
+    @property
+    def candidate(self) -> Candidate:
+        return Candidate(**self.chosen["candidate"])
+
+
+@dataclass(frozen=True)
+class Export:
+    """Steps 3-4: the refit model, its tree tables and how closely they agree."""
+
+    model: ZoneCodedModel
+    tables: TreeTables
+    refit_rows: int
+    check_rows: int
+    max_abs_diff: float
+
+
 def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
     """Run the whole protocol; write the model directory; return its metadata."""
     started = time.perf_counter()
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda _m: None)
+    trips, stats = load_months(data_dir, say)
+    baseline = score_course_baseline(trips, say)
+    x_va, y_va = _xy(trips[VALID_MONTH])
+    x_ho, y_ho = _xy(trips[HOLDOUT_MONTH])
+    selection = select_candidate(
+        _xy(trips[TRAIN_MONTH]), (x_va, y_va), (x_ho, y_ho), progress=progress, say=say
+    )
+    export = refit_and_export(
+        trips, selection.candidate, np.concatenate([x_ho, x_va]), progress=progress, say=say
+    )
+    y_ho_pred = export.tables.predict(x_ho)
+    holdout_rmse = rmse(y_ho, y_ho_pred)
+    say(
+        f"[refit] RMSE on unseen {HOLDOUT_MONTH}: {holdout_rmse:.3f} min "
+        f"(baseline {baseline[HOLDOUT_MONTH]:.3f})"
+    )
+    metadata = build_metadata(
+        stats, baseline, selection, export, holdout_rmse, float(np.mean(y_ho_pred - y_ho))
+    )
+    metadata["training_seconds"] = round(time.perf_counter() - started, 1)
+    return write_model(out_dir, export.tables, metadata, trips[HOLDOUT_MONTH], y_ho_pred, say)
+
+
+def _xy(trips: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A month's model features and its real durations (the target), in minutes."""
+    return tlc.features_of(trips), trips["duration"].to_numpy()
+
+
+def load_months(
+    data_dir: Path, say: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Every month the protocol uses, cleaned, and what the cleaning removed.
+
+    All are read before any fit, so a missing file fails in seconds, not after
+    minutes of training; the counts go into the metadata and the model card."""
     months = sorted({TRAIN_MONTH, VALID_MONTH, *REFIT_MONTHS, HOLDOUT_MONTH})
     trips: dict[str, Any] = {}
     stats: dict[str, dict[str, Any]] = {}
@@ -176,37 +235,81 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
             f"({st.rows_outside_month} outside the month, "
             f"{st.rows_duration_out_of_range} outside 1-60 min)"
         )
+    return trips, stats
 
+
+def score_course_baseline(trips: dict[str, Any], say: Callable[[str], None]) -> dict[str, float]:
+    """The course model's RMSE on the validation and unseen months, fit on the same
+    training month: the reference our figures are reported against."""
     say("[baseline] course model: DictVectorizer + LinearRegression on PU_DO + trip_distance")
     baseline = course_baseline(
         trips[TRAIN_MONTH], {VALID_MONTH: trips[VALID_MONTH], HOLDOUT_MONTH: trips[HOLDOUT_MONTH]}
     )
     say(f"[baseline] RMSE {VALID_MONTH}: {baseline[VALID_MONTH]:.3f} min")
+    return baseline
 
-    x_tr, y_tr = tlc.features_of(trips[TRAIN_MONTH]), trips[TRAIN_MONTH]["duration"].to_numpy()
-    x_va, y_va = tlc.features_of(trips[VALID_MONTH]), trips[VALID_MONTH]["duration"].to_numpy()
-    x_ho, y_ho = tlc.features_of(trips[HOLDOUT_MONTH]), trips[HOLDOUT_MONTH]["duration"].to_numpy()
-    results = []
-    for cand in CANDIDATES:
-        t0 = time.perf_counter()
-        model = fit_candidate(x_tr, y_tr, cand, label=f"[select] {cand.name}", progress=progress)
-        results.append(
-            {
-                "candidate": asdict(cand),
-                "name": cand.name,
-                "valid_rmse": rmse(y_va, model.predict(x_va)),
-                "holdout_rmse": rmse(y_ho, model.predict(x_ho)),
-                "fit_seconds": round(time.perf_counter() - t0, 2),
-            }
-        )
-        say(f"[select] {cand.name}: RMSE {VALID_MONTH} {results[-1]['valid_rmse']:.3f} min")
-    chosen = select(results)
-    cand = Candidate(**chosen["candidate"])
+
+def select_candidate(
+    train_xy: tuple[np.ndarray, np.ndarray],
+    valid_xy: tuple[np.ndarray, np.ndarray],
+    holdout_xy: tuple[np.ndarray, np.ndarray],
+    *,
+    progress: bool,
+    say: Callable[[str], None],
+) -> Selection:
+    """Steps 1-2: fit every candidate on the training month, choose with ``select``.
+
+    Only the validation RMSE chooses; the unseen month's RMSE of each candidate
+    is recorded, for the model card, but never looked at to choose."""
+    results = [
+        _score_candidate(cand, train_xy, valid_xy, holdout_xy, progress=progress, say=say)
+        for cand in CANDIDATES
+    ]
+    selection = Selection(results, select(results))
     say(
-        f"[select] chose {cand.name} (fewest trees within {SELECTION_TOLERANCE_MIN} min "
-        f"of the best validation RMSE)"
+        f"[select] chose {selection.candidate.name} (fewest trees within "
+        f"{SELECTION_TOLERANCE_MIN} min of the best validation RMSE)"
     )
+    return selection
 
+
+def _score_candidate(
+    cand: Candidate,
+    train_xy: tuple[np.ndarray, np.ndarray],
+    valid_xy: tuple[np.ndarray, np.ndarray],
+    holdout_xy: tuple[np.ndarray, np.ndarray],
+    *,
+    progress: bool,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """One candidate fit and scored: a row of the metadata's ``selection.candidates``."""
+    (x_tr, y_tr), (x_va, y_va), (x_ho, y_ho) = train_xy, valid_xy, holdout_xy
+    t0 = time.perf_counter()
+    model = fit_candidate(x_tr, y_tr, cand, label=f"[select] {cand.name}", progress=progress)
+    result = {
+        "candidate": asdict(cand),
+        "name": cand.name,
+        "valid_rmse": rmse(y_va, model.predict(x_va)),
+        "holdout_rmse": rmse(y_ho, model.predict(x_ho)),
+        "fit_seconds": round(time.perf_counter() - t0, 2),
+    }
+    say(f"[select] {cand.name}: RMSE {VALID_MONTH} {result['valid_rmse']:.3f} min")
+    return result
+
+
+def refit_and_export(
+    trips: dict[str, Any],
+    cand: Candidate,
+    x_check: np.ndarray,
+    *,
+    progress: bool,
+    say: Callable[[str], None],
+) -> Export:
+    """Steps 3-4: refit the chosen settings on ``REFIT_MONTHS``, export tree tables.
+
+    The export is what the handler serves, so it is checked against the fitted
+    scikit-learn model on ``x_check`` (real rows) and refused - training fails -
+    if any prediction differs by more than ``EXACTNESS_TOLERANCE_MIN``."""
     refit = [trips[m] for m in REFIT_MONTHS]
     x_fit = np.concatenate([tlc.features_of(t) for t in refit])
     y_fit = np.concatenate([t["duration"].to_numpy() for t in refit])
@@ -214,7 +317,6 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
         x_fit, y_fit, cand, label=f"[refit] {'+'.join(REFIT_MONTHS)}", progress=progress
     )
     tables = export_tree_tables(final.hgb, final.zones)
-    x_check = np.concatenate([x_ho, x_va])
     max_diff = check_exactness(tables, final, x_check)
     say(
         f"[export] tree tables vs scikit-learn on {len(x_check)} real rows: "
@@ -222,14 +324,24 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
     )
     if not max_diff <= EXACTNESS_TOLERANCE_MIN:
         raise RuntimeError(f"export differs from scikit-learn by {max_diff} min")
-    y_ho_pred = tables.predict(x_ho)
-    holdout_rmse = rmse(y_ho, y_ho_pred)
-    say(
-        f"[refit] RMSE on unseen {HOLDOUT_MONTH}: {holdout_rmse:.3f} min "
-        f"(baseline {baseline[HOLDOUT_MONTH]:.3f})"
-    )
+    return Export(final, tables, len(y_fit), len(x_check), max_diff)
 
-    metadata: dict[str, Any] = {
+
+def build_metadata(
+    stats: dict[str, dict[str, Any]],
+    baseline: dict[str, float],
+    selection: Selection,
+    export: Export,
+    holdout_rmse: float,
+    holdout_mean_error: float,
+) -> dict[str, Any]:
+    """``metadata.json``, less what the writer adds (format, features, weights, version).
+
+    Every figure of the protocol is here, so the model card, the tests and a
+    reader can check the model against what training measured.
+    ``training_seconds`` is left to the caller: it includes this step."""
+    cand = selection.candidate
+    return {
         "name": MODEL_NAME,
         "trained_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "target": "minutes from pickup to drop-off, rides of 1-60 min",
@@ -237,11 +349,11 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
             "type": "HistGradientBoostingRegressor",
             "zones": "categorical",
             "params": asdict(cand),
-            "n_trees": tables.n_trees,
-            "max_leaves": int(tables.leaf_values.shape[1]),
+            "n_trees": export.tables.n_trees,
+            "max_leaves": int(export.tables.leaf_values.shape[1]),
             "zone_categories": {
-                "PULocationID": len(final.zones.pu),
-                "DOLocationID": len(final.zones.do),
+                "PULocationID": len(export.model.zones.pu),
+                "DOLocationID": len(export.model.zones.do),
             },
             "random_state": RANDOM_STATE,
         },
@@ -250,39 +362,52 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
             "validation_month": VALID_MONTH,
             "refit_months": list(REFIT_MONTHS),
             "holdout_month": HOLDOUT_MONTH,
-            "refit_rows": len(y_fit),
+            "refit_rows": export.refit_rows,
             "months": stats,
         },
         "metrics": {
-            "validation_rmse": chosen["valid_rmse"],
+            "validation_rmse": selection.chosen["valid_rmse"],
             "validation_target_rmse": TARGET_RMSE_MIN,
             "holdout_rmse": holdout_rmse,
-            "holdout_rmse_selection_model": chosen["holdout_rmse"],
+            "holdout_rmse_selection_model": selection.chosen["holdout_rmse"],
             "baseline_validation_rmse": baseline[VALID_MONTH],
             "baseline_holdout_rmse": baseline[HOLDOUT_MONTH],
-            "holdout_mean_error": float(np.mean(y_ho_pred - y_ho)),
+            "holdout_mean_error": holdout_mean_error,
         },
         "selection": {
             "rule": f"fewest trees within {SELECTION_TOLERANCE_MIN} min of the best "
             f"validation RMSE",
             "chosen": cand.name,
-            "candidates": results,
+            "candidates": selection.results,
         },
         "exactness": {
             "reference": "the fitted scikit-learn model (zone codes + gradient boosting)",
-            "rows": len(x_check),
+            "rows": export.check_rows,
             "months": [HOLDOUT_MONTH, VALID_MONTH],
-            "max_abs_diff_minutes": max_diff,
+            "max_abs_diff_minutes": export.max_abs_diff,
             "tolerance_minutes": EXACTNESS_TOLERANCE_MIN,
         },
         "libraries": library_versions(),
         "training_seconds": None,
     }
-    metadata["training_seconds"] = round(time.perf_counter() - started, 1)
+
+
+def write_model(
+    out_dir: Path,
+    tables: TreeTables,
+    metadata: dict[str, Any],
+    holdout: Any,
+    y_ho_pred: np.ndarray,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Weights and metadata, then the model card; returns the metadata as written.
+
+    The card is written from the written metadata, which alone has the version
+    and sha256 the writer derives from the weights' bytes."""
     written = save_tree_tables(out_dir, tables, metadata)
     from streaming.training.modelcard import write_model_card
 
-    write_model_card(out_dir, written, trips[HOLDOUT_MONTH], y_ho_pred)
+    write_model_card(out_dir, written, holdout, y_ho_pred)
     say(
         f"[done] {out_dir}/ version {written['version']} "
         f"({written['weights']['bytes'] / 1024:.0f} KiB, {metadata['training_seconds']} s)"
