@@ -41,6 +41,9 @@ class Run:
     redelivered: set[str] = field(default_factory=set)
     invocation_seconds: list[float] = field(default_factory=list)
     mapping: EventSourceMapping | None = None
+    #: the pipeline did not account for every ride within its time: a slow machine,
+    #: or a loss; told apart from ``lost`` so a failure says which
+    timed_out: bool = False
 
     def tally(self) -> dict[str, int]:
         by_source = Counter(o["source"]["eventID"] for o in self.outputs)
@@ -60,7 +63,7 @@ class Run:
         tally = self.tally()
         with capsys.disabled():
             print(f"\n[{name}] tally: " + ", ".join(f"{k}={v}" for k, v in tally.items()))
-        assert tally["lost"] == 0
+        assert tally["lost"] == 0, f"{tally} (timed out waiting: {self.timed_out})"
         # the same ride always comes with the same source key
         sources = defaultdict(set)
         for o in self.outputs:
@@ -139,6 +142,8 @@ def pipeline(
         ):
             break
         time.sleep(0.2)
+    else:
+        run.timed_out = True
     time.sleep(1.0)  # let in-flight retries land, so duplicates are counted too
     run.outputs += [json.loads(r["Data"]) for _, r in outputs.poll()]
     run.letters += [json.loads(r["Data"]) for _, r in letters.poll()]
