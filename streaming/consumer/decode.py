@@ -63,7 +63,7 @@ def decode_record(record: Any, index: int) -> list[Ride | Rejection]:
         raw = binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         return [Rejection(Reason.INVALID_BASE64, f"kinesis.data is not base64: {exc}", ref, data)]
-    if raw[:4] == kpl.MAGIC:
+    if kpl.is_aggregated(raw):
         users = kpl.deaggregate(raw, max_records=MAX_USER_RECORDS_PER_AGGREGATE)
         if users is not None:
             return _decode_aggregate(users, ref, data)
