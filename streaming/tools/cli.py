@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TextIO
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": (
@@ -46,12 +47,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in COMMANDS:
-        print("usage: streaming <command> [options]\n\ncommands:")
-        for name, (_, help_text) in COMMANDS.items():
-            print(f"  {name:<8} {help_text}")
-        return 0 if argv and argv[0] in {"-h", "--help"} else 2
+    if not argv or argv[0] in {"-h", "--help"}:
+        _usage(sys.stdout)
+        return 0 if argv else 2
+    name = argv[0]
+    if name not in COMMANDS:
+        print(
+            f"streaming: unknown command {name!r}; the commands are "
+            f"{', '.join(COMMANDS)} (streaming --help)",
+            file=sys.stderr,
+        )
+        return 2
     import importlib
 
-    module = importlib.import_module(COMMANDS[argv[0]][0])
-    return int(module.main(argv[1:]) or 0)
+    from streaming.tools.errors import run_command
+
+    module = importlib.import_module(COMMANDS[name][0])
+    return run_command(name, module.main, argv[1:])
+
+
+def _usage(out: TextIO) -> None:
+    print("usage: streaming <command> [options]   (streaming <command> -h: its options)", file=out)
+    print("\ncommands:", file=out)
+    for name, (_, help_text) in COMMANDS.items():
+        print(f"  {name:<8} {help_text}", file=out)

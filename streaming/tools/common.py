@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+#: The repository root (the supported install is the editable one `make venv`
+#: makes): commands find the project's own files (lambda_function.py, models/,
+#: data/) here, whatever the current directory.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def timestamp_arg(text: str) -> datetime:
