@@ -38,22 +38,30 @@ _JSON = json.JSONDecoder(parse_constant=_reject_constant)
 _SCAN = _JSON.scan_once
 
 
-def decode_records(records: list[Any]) -> list[Ride | Rejection]:
-    """Every ride event of a Lambda Kinesis batch, in order (KPL aggregates unpacked)."""
+def decode_records(
+    records: list[Any], invocation_time: float | None = None
+) -> list[Ride | Rejection]:
+    """Every ride event of a Lambda Kinesis batch, in order (KPL aggregates unpacked).
+
+    ``invocation_time`` (epoch seconds) is the pickup time of a ride whose event
+    has neither ``pickup_datetime`` nor an arrival time (``RecordRef.event_epoch``).
+    """
     out: list[Ride | Rejection] = []
     for index, record in enumerate(records):
-        out.extend(decode_record(record, index))
+        out.extend(decode_record(record, index, invocation_time))
     return out
 
 
-def decode_record(record: Any, index: int) -> list[Ride | Rejection]:
+def decode_record(
+    record: Any, index: int, invocation_time: float | None = None
+) -> list[Ride | Rejection]:
     """Decode and validate ``Records[index]``: one item, or one per KPL user record.
 
     Items of an aggregated record keep the parent's ``index`` (a failure is
     reported by the parent's sequence number: Lambda re-sends the whole
     parent) and carry their sub-sequence number in ``ref``.
     """
-    ref = RecordRef(index, record)
+    ref = RecordRef(index, record, invocation_time=invocation_time)
     data = ref.record_data
     if data is None:
         return [

@@ -46,8 +46,9 @@ def pickup_hour_weekday(rides: Sequence[Ride]) -> tuple[np.ndarray, np.ndarray]:
     """New York local pickup hour (0-23) and weekday (Monday=0) of each ride.
 
     Event time is ``ride.pickup_datetime`` when sent (naive = New York local),
-    else the record's ``approximateArrivalTimestamp``: in production the backend
-    writes the event as the ride starts, so arrival time is pickup time.
+    else the record's ``approximateArrivalTimestamp`` (in production the backend
+    writes the event as the ride starts, so arrival time is pickup time), else the
+    invocation time (``RecordRef.event_epoch``).
     """
     n = len(rides)
     hours = np.empty(n, dtype=np.int64)
@@ -61,7 +62,7 @@ def pickup_hour_weekday(rides: Sequence[Ride]) -> tuple[np.ndarray, np.ndarray]:
             weekdays[i] = pickup.weekday()
         else:
             epoch_rows.append(i)
-            epochs.append(_epoch(pickup) if pickup is not None else ride.ref.arrival_timestamp)
+            epochs.append(_epoch(pickup) if pickup is not None else ride.ref.event_epoch)
     if epochs:
         h, w = new_york_hour_weekday(np.asarray(epochs, dtype=np.float64))
         hours[epoch_rows] = h

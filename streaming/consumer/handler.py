@@ -52,6 +52,7 @@ class RideDurationService:
         logger: Any = None,
         metrics: Any = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.model = model
         self.settings = settings
@@ -61,6 +62,7 @@ class RideDurationService:
         self._logger = logger
         self._metrics = metrics
         self._sleep = sleep
+        self._clock = clock  # the invocation time, for rides whose event has no time
         self._policy = RetryPolicy(max_attempts=settings.publish_max_attempts)
 
     # -- the one-call facade -------------------------------------------------
@@ -87,7 +89,7 @@ class RideDurationService:
         records = _records(event)
         rides: list[Ride] = []
         rejections: list[Rejection] = []
-        for item in decode_records(records):
+        for item in decode_records(records, invocation_time=self._clock()):
             if isinstance(item, Ride):
                 rides.append(item)
             else:
@@ -105,7 +107,7 @@ class RideDurationService:
 
     def _prediction_events(self, rides: list[Ride], minutes: list[float]) -> list[dict[str, Any]]:
         name, version = self.model_name, self.version
-        return [
+        events = [
             {
                 "model": name,
                 "version": version,
@@ -114,6 +116,11 @@ class RideDurationService:
             }
             for ride, duration in zip(rides, minutes, strict=True)
         ]
+        for ride, event in zip(rides, events, strict=True):
+            if ride.pickup_datetime is None and ride.ref.uses_invocation_time:
+                # neither pickup_datetime nor an arrival time: say which time was used
+                event["pickupTime"] = {"source": "invocation", "epoch": ride.ref.invocation_time}
+        return events
 
     # -- publishing ------------------------------------------------------------
 

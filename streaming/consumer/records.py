@@ -56,7 +56,7 @@ class RecordRef:
     for the few records that fail), and a malformed record yields ``None``s.
     """
 
-    __slots__ = ("_partition_key", "index", "record", "sub_sequence_number")
+    __slots__ = ("_partition_key", "index", "invocation_time", "record", "sub_sequence_number")
 
     def __init__(
         self,
@@ -64,11 +64,15 @@ class RecordRef:
         record: Any,
         sub_sequence_number: int | None = None,
         partition_key: str | None = None,
+        invocation_time: float | None = None,
     ) -> None:
         self.index = index  # position in the Lambda batch
         self.record = record if isinstance(record, dict) else {}
         self.sub_sequence_number = sub_sequence_number  # set for KPL user records
         self._partition_key = partition_key  # a KPL user record's own key
+        #: when the handler (or a request, or a scoring run) took the record: the
+        #: last resort for the pickup time (see ``event_epoch``)
+        self.invocation_time = invocation_time
 
     def _kinesis(self) -> dict[str, Any]:
         kinesis = self.record.get("kinesis")
@@ -112,22 +116,40 @@ class RecordRef:
         return None
 
     @property
+    def event_epoch(self) -> float | None:
+        """The pickup time to use when the event has no ``pickup_datetime``.
+
+        One rule for the stream, the web service and batch scoring: the record's
+        arrival time (the backend writes the event as the ride starts), else the
+        invocation time - when the handler, the request or the scoring run took
+        it. The course's own unit-test event has neither a pickup time nor an
+        arrival time, and is predicted with the invocation time; the output says
+        so (``uses_invocation_time``).
+        """
+        arrival = self.arrival_timestamp
+        return arrival if arrival is not None else self.invocation_time
+
+    @property
+    def uses_invocation_time(self) -> bool:
+        return self.arrival_timestamp is None and self.invocation_time is not None
+
+    @property
     def event_source_arn(self) -> str | None:
         value = self.record.get("eventSourceARN")
         return value if isinstance(value, str) else None
 
     @classmethod
-    def standalone(cls, index: int, arrival_timestamp: float | None = None) -> RecordRef:
+    def standalone(cls, index: int, invocation_time: float | None = None) -> RecordRef:
         """A ref for an event that did not come from Kinesis (a file row, an HTTP request):
-        its position is ``index``; ``arrival_timestamp`` stands in for the arrival time."""
-        kinesis = (
-            {} if arrival_timestamp is None else {"approximateArrivalTimestamp": arrival_timestamp}
-        )
-        return cls(index, {"kinesis": kinesis})
+        its position is ``index``; it has no arrival time, so a ride without
+        ``pickup_datetime`` starts at ``invocation_time`` (the request's or the run's)."""
+        return cls(index, {}, invocation_time=invocation_time)
 
     def user_record(self, sub_sequence_number: int, partition_key: str) -> RecordRef:
         """The ref of one user record of a KPL aggregate in this record."""
-        return RecordRef(self.index, self.record, sub_sequence_number, partition_key)
+        return RecordRef(
+            self.index, self.record, sub_sequence_number, partition_key, self.invocation_time
+        )
 
     def source(self) -> dict[str, Any]:
         """The ``source`` key of outputs: what a consumer de-duplicates on."""

@@ -36,6 +36,19 @@ MIN_PICKUP_YEAR = 2
 MAX_PICKUP_YEAR = 9998
 
 
+def as_ride_event(payload: Any, default_ride_id: int | str) -> Any:
+    """The course web service's flat body (``{"PULocationID", "DOLocationID",
+    "trip_distance", ...}``) as the stream's event shape; any other value unchanged.
+
+    The web service and batch scoring accept both shapes; the stream keeps its v1
+    event contract (a flat body there is ``invalid_ride``). A flat body without
+    ``ride_id`` gets ``default_ride_id``.
+    """
+    if type(payload) is dict and "ride" not in payload:
+        return {"ride": payload, "ride_id": payload.get("ride_id", default_ride_id)}
+    return payload
+
+
 def validate_event(payload: Any, ref: RecordRef) -> Ride | Rejection:
     """Validate an already-decoded ride event (batch files, HTTP): the handler's rules."""
     try:
@@ -86,7 +99,7 @@ def validate_ride(payload: Any, ref: RecordRef) -> Ride:
                         if not MIN_PICKUP_YEAR <= moment.year <= MAX_PICKUP_YEAR:
                             moment = _INVALID_TIME
                 if moment is not _INVALID_TIME and (
-                    moment is not None or ref.arrival_timestamp is not None
+                    moment is not None or ref.event_epoch is not None
                 ):
                     return Ride(ride_id, pu, do, distance, moment, ref)
     return _validate_slowly(payload, ref)
@@ -111,7 +124,7 @@ def _validate_slowly(payload: Any, ref: RecordRef) -> Ride:
     distance = _trip_distance(ride)
     ride_id = _ride_id(payload)
     pickup = _pickup_datetime(ride)
-    if pickup is None and ref.arrival_timestamp is None:
+    if pickup is None and ref.event_epoch is None:
         raise InvalidEvent(
             Reason.MISSING_EVENT_TIME,
             "ride.pickup_datetime is missing and the event carries no arrival time to use "

@@ -611,8 +611,13 @@ def _split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
 # -- scoring -----------------------------------------------------------------------------
 
 
-def score_rows(model: LoadedModel, rows: list[Row]) -> tuple[dict[str, list], dict[str, list]]:
+def score_rows(
+    model: LoadedModel, rows: list[Row], invocation_time: float | None = None
+) -> tuple[dict[str, list], dict[str, list]]:
     """Validate, build features and predict one chunk -> (predicted columns, rejected columns).
+
+    A row without ``pickup_datetime`` starts at ``invocation_time`` (the run's start),
+    the rule the stream and the web service follow too (``RecordRef.event_epoch``).
 
     Every row ends in exactly one of the two. A bad value is a reject with its
     reason; features and the model run through the handler's ``predict_rides``,
@@ -622,7 +627,7 @@ def score_rows(model: LoadedModel, rows: list[Row]) -> tuple[dict[str, list], di
     rides: list[Ride] = []
     rejections: list[Rejection] = []
     for r in rows:
-        ref = RecordRef.standalone(r.source_row)
+        ref = RecordRef.standalone(r.source_row, invocation_time=invocation_time)
         if r.problem is not None:
             rejections.append(Rejection(r.problem[0], r.problem[1], ref, None))
             continue
@@ -753,15 +758,18 @@ def score(
     *,
     chunk_rows: int = 50_000,
     progress: bool = True,
+    now: float | None = None,
 ) -> ScoreStats:
     """Score ``input_uri`` into ``output_uri`` (predictions) and ``rejected_uri``.
 
     Both outputs appear only if the whole run succeeds (the rejected rows first,
     then the predictions); otherwise ``ScoreError`` (a whole-file problem) or the
-    error is raised and neither is written.
+    error is raised and neither is written. ``now`` (epoch seconds, default the
+    run's start) is the pickup time of rows that give none.
     """
     import time
 
+    invocation_time = time.time() if now is None else now
     check_targets(input_uri, output_uri, rejected_uri)
     if chunk_rows < 1:
         raise ScoreError(f"chunk rows must be at least 1, got {chunk_rows}")
@@ -787,7 +795,7 @@ def score(
             bar = tqdm(unit="row", desc="score", file=sys.stderr)
         try:
             for rows in chunks:
-                good, bad = score_rows(model, rows)
+                good, bad = score_rows(model, rows, invocation_time)
                 sink.write(good)
                 if bad["source_row"]:
                     rejects.write(bad)

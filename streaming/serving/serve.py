@@ -37,7 +37,7 @@ from streaming.consumer.decode import decode_payload
 from streaming.consumer.features import feature_matrix
 from streaming.consumer.observability import logger
 from streaming.consumer.records import InvalidEvent, Reason, RecordRef, Rejection, Ride
-from streaming.consumer.validate import validate_event
+from streaming.consumer.validate import as_ride_event, validate_event
 from streaming.model import LoadedModel
 from streaming.serving.openapi import build_openapi
 
@@ -187,6 +187,8 @@ class PredictionApp:
         answer: dict[str, Any] = {"duration": minutes, "model_version": self.version}
         if item.ride_id != _NO_RIDE_ID:
             answer["ride_id"] = item.ride_id
+        if item.pickup_datetime is None:  # the ride starts now: say so, as the stream does
+            answer["pickup_time"] = {"source": "invocation", "epoch": item.ref.invocation_time}
         return _reply(200, answer)
 
     @staticmethod
@@ -198,14 +200,12 @@ class PredictionApp:
         shape is wrapped into the event shape as the decoded value - never
         re-encoded, which would change what is validated.
         """
-        ref = RecordRef.standalone(0, arrival_timestamp=time.time() if now is None else now)
+        ref = RecordRef.standalone(0, invocation_time=time.time() if now is None else now)
         try:
             payload = decode_payload(body)
         except InvalidEvent as exc:  # invalid_utf8, invalid_json
             return Rejection(exc.reason, exc.detail, ref, None)
-        if type(payload) is dict and "ride" not in payload:
-            payload = {"ride": payload, "ride_id": payload.get("ride_id", _NO_RIDE_ID)}
-        return validate_event(payload, ref)
+        return validate_event(as_ride_event(payload, _NO_RIDE_ID), ref)
 
 
 #: stands in for the course body's missing ride_id (a valid partition key, never echoed)

@@ -4,6 +4,12 @@ Used by training, the demo and the evaluation tools (never by the Lambda
 function: it imports pandas). TLC timestamps are New York wall-clock times, so
 the pickup hour and weekday read here are the same "New York local" values the
 handler derives from a ride event.
+
+One rule for a TLC trip's ride id, everywhere (``streaming score`` on the file,
+``streaming send --month``, ``streaming evaluate --month``): its row number in
+the month's file, 0-based, counted before any cleaning. ``load_trips`` keeps it
+as the index (named ``ride_id``), so a cleaned, sampled or sorted frame still
+names each trip by it.
 """
 
 from __future__ import annotations
@@ -52,7 +58,8 @@ def month_path(data_dir: Path, month: str) -> Path:
 def load_trips(path: Path) -> tuple[pd.DataFrame, MonthStats]:
     """Read one month, keep rides of 1-60 min whose pickup lies in the file's month.
 
-    Returns columns ``FEATURES`` + ``pickup_datetime`` + ``duration`` (minutes).
+    Returns columns ``FEATURES`` + ``pickup_datetime`` + ``duration`` (minutes),
+    indexed by ``ride_id``: the trip's row in the file (see the module docstring).
     """
     import pandas as pd
 
@@ -90,7 +97,8 @@ def load_trips(path: Path) -> tuple[pd.DataFrame, MonthStats]:
             "pickup_datetime": pickup,
             "duration": duration,
         }
-    )[usable.to_numpy()].reset_index(drop=True)
+    )[usable.to_numpy()]
+    trips.index.name = "ride_id"
     stats = MonthStats(
         month=month,
         rows_raw=len(raw),
@@ -106,10 +114,11 @@ def features_of(trips: pd.DataFrame) -> np.ndarray:
     return trips[list(FEATURES)].to_numpy(dtype=np.float64)
 
 
-def ride_events(trips: pd.DataFrame, start_id: int = 0) -> list[dict]:
-    """Trips as the backend's "ride started" events, with their real pickup time."""
+def ride_events(trips: pd.DataFrame) -> list[dict]:
+    """Trips as the backend's "ride started" events, with their real pickup time;
+    ``ride_id`` is the frame's index (for ``load_trips``' frames, the row in the file)."""
     events = []
-    for i, row in enumerate(trips.itertuples(index=False)):
+    for ride_id, row in zip(trips.index, trips.itertuples(index=False), strict=True):
         events.append(
             {
                 "ride": {
@@ -118,7 +127,7 @@ def ride_events(trips: pd.DataFrame, start_id: int = 0) -> list[dict]:
                     "trip_distance": float(row.trip_distance),
                     "pickup_datetime": row.pickup_datetime.isoformat(),
                 },
-                "ride_id": start_id + i,
+                "ride_id": int(ride_id),
             }
         )
     return events

@@ -377,3 +377,38 @@ def test_a_reserve_that_leaves_no_time_to_publish_is_logged(shipped_model):
     assert response["batchItemFailures"] == [{"itemIdentifier": f"{3:056d}"}]
     errors = [json.loads(x) for x in buffer.getvalue().splitlines() if '"ERROR"' in x]
     assert any("PUBLISH_TIME_RESERVE_MS" in e["message"] for e in errors)
+
+
+def test_the_course_unit_test_event_is_predicted_at_the_invocation_time(shipped_model):
+    """MLOps Zoomcamp's own unit test: {"Records": [{"kinesis": {"data": ...}}]}, with no
+    arrival time and no sequence number. One rule in every mode: no pickup_datetime and
+    no arrival time -> the invocation time, said in the output."""
+    import base64
+    from datetime import datetime
+
+    from streaming.consumer.features import NEW_YORK
+
+    data = base64.b64encode(json.dumps(COURSE_RIDE).encode()).decode()
+    event = {"Records": [{"kinesis": {"data": data}}]}
+    invoked = 1_675_257_300.0  # 2023-02-01T13:15Z = 08:15 in New York
+    svc = RideDurationService(shipped_model, Settings(test_run=True), clock=lambda: invoked)
+    response = svc.handle(event)
+    assert response["batchItemFailures"] == [] and response["rejected"] == []
+    [prediction] = response["predictions"]
+    assert prediction["pickupTime"] == {"source": "invocation", "epoch": invoked}
+    assert_valid("prediction_event", prediction)
+    local = datetime.fromtimestamp(invoked, NEW_YORK).replace(tzinfo=None).isoformat()
+    same_ride = make_record(
+        {"ride": dict(COURSE_RIDE["ride"], pickup_datetime=local), "ride_id": 256}
+    )
+    assert (
+        prediction["prediction"]["ride_duration"] == expected_minutes(shipped_model, [same_ride])[0]
+    )
+
+
+def test_an_arrival_time_is_used_before_the_invocation_time(shipped_model):
+    svc = RideDurationService(shipped_model, Settings(test_run=True), clock=lambda: 0.0)
+    record = make_record(COURSE_RIDE)  # has approximateArrivalTimestamp
+    [prediction] = svc.handle({"Records": [record]})["predictions"]
+    assert "pickupTime" not in prediction
+    assert prediction["prediction"]["ride_duration"] == expected_minutes(shipped_model, [record])[0]

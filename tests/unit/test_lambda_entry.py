@@ -58,3 +58,25 @@ def test_unloadable_model_stops_init_naming_location_and_reason(tmp_path):
 def test_bad_setting_stops_init():
     proc = run_python("import lambda_function", TEST_RUN="sometimes")
     assert proc.returncode != 0 and "TEST_RUN='sometimes'" in proc.stderr
+
+
+def test_the_course_unit_test_event_as_written():
+    """The course's model_test.py: a record with only kinesis.data, context None."""
+    import base64
+
+    data = base64.b64encode(json.dumps(COURSE_RIDE).encode()).decode()
+    event = {"Records": [{"kinesis": {"data": data}}]}
+    code = (
+        "import json\n"
+        "import lambda_function\n"
+        f"out = lambda_function.lambda_handler(json.loads({json.dumps(event)!r}), None)\n"
+        "print(json.dumps(out))\n"
+    )
+    proc = run_python(code, TEST_RUN="True", AWS_DEFAULT_REGION="us-east-1")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    [prediction] = out["predictions"]
+    assert prediction["prediction"]["ride_id"] == 256
+    assert prediction["model"] == "ride_duration_prediction_model"
+    assert prediction["pickupTime"]["source"] == "invocation"
+    assert out["batchItemFailures"] == [] and out["rejected"] == []

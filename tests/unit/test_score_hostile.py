@@ -41,11 +41,21 @@ NOT_BAD_INPUT = {"prediction_failed", "prediction_not_finite"}
 NY_8AM = datetime(2023, 2, 1, 8, 0)  # a Wednesday; 13:00 UTC
 
 
+#: the invocation time both modes use for rows without a pickup time
+INVOKED = 1_675_257_300.0
+
+
 def _score(model, source: Path, chunk_rows: int = 50_000):
     """Score ``source`` next to itself -> (stats, predictions, rejects)."""
     out, rejected = source.with_suffix(".out.parquet"), source.with_suffix(".rej.parquet")
     stats = score(
-        model, str(source), str(out), str(rejected), chunk_rows=chunk_rows, progress=False
+        model,
+        str(source),
+        str(out),
+        str(rejected),
+        chunk_rows=chunk_rows,
+        progress=False,
+        now=INVOKED,
     )
     return stats, pq.read_table(out).to_pylist(), pq.read_table(rejected).to_pylist()
 
@@ -187,19 +197,20 @@ def test_every_pickup_type_gives_the_same_answer(shipped_model, tmp_path, kind):
     assert [r["predicted_duration"] for r in out] == [r["predicted_duration"] for r in expected]
 
 
-def test_out_of_range_and_null_pickups_are_rejects(shipped_model, tmp_path):
+def test_out_of_range_pickups_are_rejects_and_null_ones_start_at_the_run(shipped_model, tmp_path):
     def ts(values, unit, tz=None):
         return pa.array(values, pa.int64()).cast(pa.timestamp(unit, tz=tz))
 
     cases = [  # (column, {row: reason})
-        (ts([2**62, 0, -(2**62), None], "us"), {0: "r", 2: "r", 3: "m"}),
+        (ts([2**62, 0, -(2**62), None], "us"), {0: "r", 2: "r"}),
         (ts([2**62, -(2**55)], "ms", "UTC"), {0: "r", 1: "r"}),
         (ts([-(2**40), 2**40, 10**9], "s"), {0: "r", 1: "r"}),
-        (pa.array(["garbage", "2023-02-01T08:00:00", None, "x" * 500]), {0: "r", 2: "m", 3: "r"}),
-        (pa.nulls(2, pa.timestamp("ns")), {0: "m", 1: "m"}),
-        (pa.nulls(2), {0: "m", 1: "m"}),
+        (pa.array(["garbage", "2023-02-01T08:00:00", None, "x" * 500]), {0: "r", 3: "r"}),
+        (pa.nulls(2, pa.timestamp("ns")), {}),
+        (pa.nulls(2), {}),
     ]  # fmt: skip
-    reasons = {"r": "invalid_pickup_datetime", "m": "missing_event_time"}
+    # a null pickup is no pickup time: the ride starts at the run (the stream's rule)
+    reasons = {"r": "invalid_pickup_datetime"}
     for column, bad in cases:
         source = tmp_path / "in.parquet"
         pq.write_table(_table(len(column), lpep_pickup_datetime=column), source)
@@ -234,10 +245,9 @@ def test_a_string_pickup_that_is_not_utf8_is_a_reject(shipped_model, tmp_path):
     _, out, rejected = _score(shipped_model, source)
     assert [(r["source_row"], r["reason"]) for r in rejected] == [
         (1, "invalid_pickup_datetime"),
-        (2, "missing_event_time"),
     ]
     assert "not UTF-8" in rejected[0]["detail"]
-    assert [r["actual_duration"] for r in out] == [0.0]
+    assert [r["actual_duration"] for r in out] == [0.0, None]  # row 2: no pickup
 
 
 def test_actual_duration_is_computed_where_it_can_be(shipped_model, tmp_path):
@@ -250,6 +260,7 @@ def test_actual_duration_is_computed_where_it_can_be(shipped_model, tmp_path):
     assert [(r["source_row"], r["actual_duration"]) for r in out] == [
         (0, 9.0),
         (1, None),
+        (2, None),  # no pickup: predicted at the run's time, no actual duration
         (3, (datetime(9999, 1, 1) - NY_8AM).total_seconds() / 60),
     ]
     # an aware pickup and a naive drop-off cannot be compared: no actual duration
@@ -369,7 +380,7 @@ HOSTILE_LINES = [
     (_event(pickup_datetime="9999-12-31T20:00:00-05:00"), "invalid_pickup_datetime"),
     (_event(pickup_datetime="\ud800"), "invalid_pickup_datetime"),
     (_event(pickup_datetime="2023-02-01T08:00:00"), None),
-    (_event(pickup_datetime=None), "missing_event_time"),
+    (_event(pickup_datetime=None), None),  # starts at the run's time (the stream's rule)
     (GOOD_LINE + b"\r", None),  # CRLF
 ]
 
@@ -630,7 +641,7 @@ def test_score_gives_the_handlers_answer_line_by_line(shipped_model, lines):
         record = make_record(line, seq=i + 1, raw=True)
         del record["kinesis"]["approximateArrivalTimestamp"]
         records.append(record)
-    handler = RideDurationService(shipped_model, Settings(test_run=True))
+    handler = RideDurationService(shipped_model, Settings(test_run=True), clock=lambda: INVOKED)
     result = handler.process({"Records": records})
     stream = {
         int(p["source"]["eventID"].rsplit(":", 1)[1]) - 1: p["prediction"]["ride_duration"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -56,6 +57,9 @@ def test_without_pickup_time_the_ride_starts_now(server):
         port=server,
     )
     assert status == 200 and 1 < answer["duration"] < 120
+    # the same rule as the stream: the time used is said in the answer
+    assert answer["pickup_time"]["source"] == "invocation"
+    assert abs(answer["pickup_time"]["epoch"] - time.time()) < 60
 
 
 @pytest.mark.parametrize(
