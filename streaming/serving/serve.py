@@ -25,7 +25,6 @@ error line in the log; the worker keeps serving.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import math
@@ -39,14 +38,15 @@ from streaming.consumer.observability import logger
 from streaming.consumer.records import InvalidEvent, Reason, RecordRef, Rejection, Ride
 from streaming.consumer.validate import as_ride_event, validate_event
 from streaming.model import LoadedModel
+from streaming.serving.arguments import ServingParser, port_number, positive_int, seconds_up_to
+from streaming.serving.errors import ServeError, report
 from streaming.serving.openapi import build_openapi
+from streaming.serving.server import GUNICORN_TIMEOUT, check_listen, gunicorn_options, run_gunicorn
 
 MAX_BODY_BYTES = 64 * 1024
 #: The whole body must arrive within this many seconds of the request's headers: a
 #: 64 KiB body needs ~105 kbit/s, a usual one (~100 bytes) comes with the headers.
 BODY_TIMEOUT_SECONDS = 5.0
-#: gunicorn's ``timeout``: a worker whose event loop is stuck this long is restarted.
-GUNICORN_TIMEOUT = 30
 
 
 #: Generated at import from the JSON Schemas (streaming/serving/openapi.py).
@@ -261,58 +261,65 @@ def create_app(body_timeout: float = BODY_TIMEOUT_SECONDS) -> PredictionApp:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    from gunicorn.app.base import BaseApplication
+PROG = "streaming serve"
 
-    p = argparse.ArgumentParser(
-        prog="streaming serve",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+#: The --help text (plain text: argparse prints it as written).
+DESCRIPTION = f"""\
+The model as a web service, on gunicorn (a production server).
+
+  streaming serve --port 9696
+  curl -s localhost:9696/predict \\
+      -d '{{"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}}'
+
+POST /predict takes one ride: the course web service's body
+{{"PULocationID", "DOLocationID", "trip_distance"}} or the stream's event
+{{"ride": {{...}}, "ride_id": ...}}, with an optional pickup_datetime (else the ride
+starts now, and the answer's pickup_time says so). It answers
+{{"duration": minutes, "model_version": ...}} (plus ride_id when sent); bad input
+gets a 400 with the stream's dead-letter reason code. GET /health and
+GET /openapi.json describe the service. A body must fit in {MAX_BODY_BYTES // 1024} KiB and
+arrive within --body-timeout seconds.
+
+The model is loaded as the Lambda function loads it: MODEL_LOCATION, else the
+shipped models/. A mistake (a bad option, a port in use, no model) is one line
+on stderr and exit status 2, before anything starts.
+"""
+
+
+def parser() -> ServingParser:
+    p = ServingParser(PROG, DESCRIPTION)
     p.add_argument(
-        "--host", default="127.0.0.1", help="interface (default loopback; 0.0.0.0 in a container)"
+        "--host",
+        default="127.0.0.1",
+        help="the interface to listen on: 127.0.0.1 this machine only, 0.0.0.0 every "
+        "interface (in a container)",
     )
-    p.add_argument("--port", type=int, default=9696)
-    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    p.add_argument("--port", type=port_number, default=9696, help="TCP port, 1-65535")
+    p.add_argument(
+        "--workers", type=positive_int, default=2, help="processes, each serving the model"
+    )
     p.add_argument(
         "--body-timeout",
-        type=float,
+        type=seconds_up_to(GUNICORN_TIMEOUT),
         default=BODY_TIMEOUT_SECONDS,
-        help=f"seconds for a whole request body to arrive, else 408 "
-        f"(default {BODY_TIMEOUT_SECONDS:g})",
+        help="seconds for a whole request body to arrive, else 408 (at most "
+        f"{GUNICORN_TIMEOUT}, gunicorn's worker timeout)",
     )
     p.add_argument("--access-log", action="store_true", help="log every request")
-    args = p.parse_args(argv)
-    if not 0 < args.body_timeout <= GUNICORN_TIMEOUT:
-        p.error(f"--body-timeout must be more than 0 and at most {GUNICORN_TIMEOUT} seconds")
-    app = create_app(args.body_timeout)  # before forking: workers share the loaded model
+    return p
 
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            options = {
-                "bind": f"{args.host}:{args.port}",
-                "workers": args.workers,
-                # asyncio: a slow client costs a socket, not a thread (README, "Web service")
-                "worker_class": "asgi",
-                "asgi_lifespan": "off",
-                # a silent worker is restarted; also bounds each wait for body bytes
-                "timeout": GUNICORN_TIMEOUT,
-                "graceful_timeout": 10,
-                "keepalive": 5,
-                # no runtime-control socket: one fixed path per user, shared by every
-                # server on the machine (tests run several), and nothing here uses it
-                "control_socket_disable": True,
-                "accesslog": "-" if args.access_log else None,
-                "errorlog": "-",
-                "loglevel": "info",
-            }
-            for key, value in options.items():
-                self.cfg.set(key, value)
 
-        def load(self) -> PredictionApp:
-            return app
+def main(argv: list[str] | None = None) -> int:
+    """``streaming serve``: check the options and the port, load the model, run gunicorn."""
+    from streaming.model import ModelLoadError
 
-    Server().run()
+    args = parser().parse_args(argv)
+    try:
+        check_listen(args.host, args.port)  # before the model loads: fail fast
+        app = create_app(args.body_timeout)  # before forking: workers share the loaded model
+    except (ServeError, ModelLoadError) as exc:
+        return report(PROG, exc, args.verbose)
+    run_gunicorn(app, gunicorn_options(args.host, args.port, args.workers, args.access_log))
     return 0
 
 

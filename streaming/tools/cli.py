@@ -70,4 +70,4 @@ def _usage(out: TextIO) -> None:
     print("usage: streaming <command> [options]   (streaming <command> -h: its options)", file=out)
     print("\ncommands:", file=out)
     for name, (_, help_text) in COMMANDS.items():
-        print(f"  {name:<8} {help_text}", file=out)
+        print(f"  {name:<9} {help_text}", file=out)

@@ -1,27 +1,245 @@
-"""What the command-line tools share: where Kinesis is and which region, the boto3
-session and clients, and timestamp arguments."""
+"""What the command-line tools share: where the project's files are, the argument
+parser every command uses (one-line mistakes, defaults in the help), argument
+types, where Kinesis is and which region, and the boto3 session and clients."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from streaming.tools.errors import USAGE, CommandError, usage_error
 
 #: The repository root (the supported install is the editable one `make venv`
 #: makes): commands find the project's own files (lambda_function.py, models/,
 #: data/) here, whatever the current directory.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
+#: The TLC files' folder, and how help texts name it (never this machine's path).
+DATA_DIR = PROJECT_ROOT / "data"
+DATA_DIR_HELP = "TLC files (default: data/ of the project, whatever the current directory)"
+
+# -- the parser -----------------------------------------------------------------
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The description as written; every option's help ends with its default.
+
+    An option whose help already says ``default`` keeps its own wording (for a
+    default that needs words, such as an environment variable); flags are off
+    unless given and say nothing more."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            "default" in text.lower()
+            or action.default is None
+            or action.default is False
+            or action.default is argparse.SUPPRESS
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` with the CLI's rules.
+
+    * A mistake in the command line is one line on stderr,
+      ``streaming <cmd>: <problem> (see streaming <cmd> --help)``, and exit 2
+      (argparse's own ``error`` prints the usage block too: two lines or more).
+    * The description is plain text (``plain_text``: no RST markup) and every
+      option's help shows its default (``HelpFormatter``).
+    * ``-v/--verbose`` is there (``errors.run_command`` shows the traceback of
+      a failure with it); ``verbose=False`` for a command that defines its own.
+    """
+
+    def __init__(self, prog: str, description: str, *, verbose: bool = True, **kwargs: Any):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(prog=prog, description=plain_text(description), **kwargs)
+        if verbose:
+            self.add_argument(
+                "-v", "--verbose", action="store_true", help="on an error, show the traceback"
+            )
+
+    def error(self, message: str) -> NoReturn:
+        line = " ".join(message.split())
+        self.exit(USAGE, f"{self.prog}: {line} (see {self.prog} --help)\n")
+
+
+def plain_text(doc: str) -> str:
+    """A module docstring as help text: RST's ``literal`` and **strong** marks removed."""
+    return re.sub(r"\*\*(.+?)\*\*", r"\1", doc.replace("``", "")).strip() + "\n"
+
+
+# -- argument types (argparse turns ArgumentTypeError into the one usage line) ----
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def month_arg(text: str) -> str:
+    """A month as ``YYYY-MM`` (01-12), as TLC names its files."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})", text)
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise argparse.ArgumentTypeError(f"not a month: {text!r} (give YYYY-MM, e.g. 2023-02)")
+    return text
+
 
 def timestamp_arg(text: str) -> datetime:
     """An argument given as epoch seconds or ISO 8601 (naive = UTC) -> an aware datetime."""
     try:
         return datetime.fromtimestamp(float(text), UTC)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
+        pass
+    try:
         moment = datetime.fromisoformat(text)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (give epoch seconds or ISO 8601, e.g. 2026-11-01T08:00:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# -- the project's files ----------------------------------------------------------
+
+
+def existing_file(path: Path, option: str) -> Path:
+    """``path`` if it is a file; else a usage error naming ``option``."""
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise usage_error(f"{option} {path}: {what} (give an existing file)")
+    return path
+
+
+def tlc_month_file(data_dir: Path | None, month: str) -> Path:
+    """The TLC file of ``month`` in ``data_dir`` (None: the project's data/); it must exist."""
+    from streaming.training import tlc
+
+    folder = DATA_DIR if data_dir is None else data_dir
+    path = tlc.month_path(folder, month)
+    if not path.is_file():
+        raise usage_error(
+            f"no TLC file for {month}: {path} does not exist (download "
+            f"{path.name} from the NYC TLC trip record data into {folder}, or give --data-dir)"
+        )
+    return path
+
+
+def load_tlc_trips(path: Path, option: str = "--file") -> Any:
+    """The clean trips of a TLC green-taxi file (``tlc.load_trips``), or a one-line error."""
+    from streaming.training import tlc
+
+    existing_file(path, option)
+    try:
+        tlc.month_of(path)
+    except ValueError:
+        raise usage_error(
+            f"{option} {path}: the file name must contain its month as YYYY-MM, as TLC "
+            "names them (e.g. green_tripdata_2023-02.parquet)"
+        ) from None
+    try:
+        trips, _ = tlc.load_trips(path)
+    except Exception as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise CommandError(
+            f"{option} {path}: cannot read it as a TLC green-taxi parquet file "
+            f"({type(exc).__name__}: {text})",
+            USAGE,
+        ) from exc
+    return trips
+
+
+def import_project_module(name: str) -> Any:
+    """The project's own top-level module ``name`` (``lambda_function``), from PROJECT_ROOT.
+
+    The editable install puts the ``streaming`` package on the path, not the
+    repository root, and the ``streaming`` script's directory is not the
+    project's: the file is loaded from the root, whatever the current directory."""
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name]
+    path = PROJECT_ROOT / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise CommandError(f"{path.name} is missing from the project root: reinstall the project")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def import_from_cwd(spec: str, option: str) -> Any:
+    """``module:function`` (or ``module.function``) resolved from the current directory
+    first, as Lambda resolves a handler from its task root; a usage error if it is not there."""
+    import importlib
+
+    module_name, sep, attr = spec.partition(":")
+    if not sep:
+        module_name, _, attr = spec.rpartition(".")
+    if not module_name or not attr:
+        raise usage_error(f"{option} {spec!r}: give module:function")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise usage_error(
+            f"{option} {spec}: cannot import {module_name!r} ({exc}); the module must be "
+            "in the current directory or on PYTHONPATH"
+        ) from exc
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise usage_error(f"{option} {spec}: {module_name} has no function {attr!r}")
+    return function
+
+
+# -- AWS ---------------------------------------------------------------------------
 
 
 def add_aws_options(parser: argparse.ArgumentParser) -> None:
@@ -50,3 +268,8 @@ def kinesis_client(args: argparse.Namespace) -> Any:
     from streaming.consumer.kinesis_client import TOOLS, make_kinesis_client
 
     return make_kinesis_client(args.endpoint_url, profile=TOOLS, session=session(args))
+
+
+def where(args: argparse.Namespace) -> str:
+    """How a message names the endpoint: the URL given, or AWS in the region."""
+    return args.endpoint_url or f"AWS ({args.region})"

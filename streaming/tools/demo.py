@@ -1,9 +1,10 @@
-"""``make run``: the live pipeline on an embedded Kinesis emulator, then a summary.
+"""``streaming demo`` (``make run``): the live pipeline on an embedded Kinesis emulator.
 
 1. start a moto server on 127.0.0.1 (a free port) and create the input,
    predictions and dead-letter streams;
 2. start the local event source mapping (``streaming run``) on the input
-   stream, invoking ``lambda_function.lambda_handler`` in this process;
+   stream, invoking the project's ``lambda_function.lambda_handler`` in this
+   process (found from the project root, whatever the current directory);
 3. send real rides of 2023-02 - a month the model never saw - with their real
    ``pickup_datetime``, plus a few malformed events, at a steady rate, as the
    taxi app's backend would (``streaming send``);
@@ -22,7 +23,6 @@ import io
 import json
 import logging
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -32,6 +32,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from streaming.tools.common import (
+    DATA_DIR_HELP,
+    CommandParser,
+    import_project_module,
+    load_tlc_trips,
+    positive_float,
+    positive_int,
+    tlc_month_file,
+)
+from streaming.tools.errors import CommandError, usage_error
 
 if TYPE_CHECKING:
     from streaming.esm.runner import EventSourceMapping
@@ -135,6 +146,7 @@ def run_demo(
     fails, ``finally`` stops the threads and the server (or deletes the streams):
     a demo must not leave a server or threads behind, nor streams on the user's
     emulator."""
+    played = _demo_rides(data_dir, rides, seed)  # a mistake (too many rides) stops here
     endpoint = _open_endpoint(endpoint_url)
     input_stream, predictions_stream, dead_letter_stream = endpoint.names
     client = None
@@ -150,7 +162,6 @@ def run_demo(
             f"{'moto ' if endpoint.server else ''}Kinesis on {endpoint.url}: {input_stream} "
             f"({shards} shards), {predictions_stream} (2), {dead_letter_stream} (1)"
         )
-        played = _demo_rides(data_dir, rides, seed)
         failures_file = workdir / "on-failure.jsonl"
         mapping, runner = _start_mapping(client, input_stream, region, failures_file, stop)
         threads.append(runner)
@@ -243,11 +254,15 @@ def _demo_rides(data_dir: Path, rides: int, seed: int) -> _Rides:
     The malformed events are spread among the rides rather than sent first or
     last, so they share batches with good rides: the case the handler must get
     right (the bad ones dead-lettered, the rest of the batch predicted)."""
-    from streaming.tools.produce import tlc_rides
-    from streaming.training import tlc
+    from streaming.tools.produce import sample_rides
 
-    events = tlc_rides(tlc.month_path(data_dir, DEMO_MONTH), rides, seed)
-    trips, _ = tlc.load_trips(tlc.month_path(data_dir, DEMO_MONTH))
+    trips = load_tlc_trips(tlc_month_file(data_dir, DEMO_MONTH), "--data-dir")
+    if rides > len(trips):
+        raise usage_error(
+            f"--rides {rides}: {DEMO_MONTH} has only {len(trips)} usable rides "
+            f"(give --rides {len(trips)} or less)"
+        )
+    events = sample_rides(trips, rides, seed)
     truth = {e["ride_id"]: float(trips.at[e["ride_id"], "duration"]) for e in events}
     payloads = [(json.dumps(e).encode(), str(e["ride_id"])) for e in events]
     for i, bad in enumerate(BAD_EVENTS):
@@ -265,10 +280,10 @@ def _start_mapping(
     after ``_point_handler_at``. The handler's EMF metric lines go to a buffer:
     they are for CloudWatch, not for the demo's screen. Records the mapping gives
     up on go to ``failures_file`` (its on-failure destination)."""
-    import lambda_function
     from streaming.esm.destinations import JsonLinesFile
     from streaming.esm.runner import EventSourceMapping, MappingConfig
 
+    lambda_function = import_project_module("lambda_function")  # from the project root
     emf = io.StringIO()
 
     def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -446,27 +461,31 @@ def print_summary(s: dict[str, Any], model_holdout_rmse: float | None) -> None:
     print(f"model version            {s['model_version']}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="streaming demo",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def build_parser() -> CommandParser:
+    p = CommandParser("streaming demo", __doc__ or "")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument(
+        "--rides", type=positive_int, default=1000, help=f"real rides of {DEMO_MONTH} to send"
     )
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--rides", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=250.0, help="rides per second sent")
-    parser.add_argument("--shards", type=int, default=2, help="shards of the input stream")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--json", action="store_true", help="print only the summary, as JSON")
-    parser.add_argument(
+    p.add_argument("--rate", type=positive_float, default=250.0, help="rides sent per second")
+    p.add_argument("--shards", type=positive_int, default=2, help="shards of the input stream")
+    p.add_argument("--seed", type=int, default=42, help="which rides are sampled")
+    p.add_argument("--json", action="store_true", help="print only the summary, as JSON")
+    p.add_argument(
         "--endpoint-url",
         default=os.environ.get("KINESIS_ENDPOINT_URL") or None,
         help="use this Kinesis endpoint (e.g. LocalStack's) instead of an embedded moto "
-        "server (default: KINESIS_ENDPOINT_URL, else embedded moto)",
+        "server; the demo creates streams of its own there and deletes them at the end "
+        "(default: KINESIS_ENDPOINT_URL, else embedded moto)",
     )
-    args = parser.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    data_dir = tlc_month_file(args.data_dir, DEMO_MONTH).parent  # there, or a one-line error
     summary = run_demo(
-        args.data_dir,
+        data_dir,
         args.rides,
         args.rate,
         args.shards,
@@ -490,5 +509,8 @@ def main(argv: list[str] | None = None) -> int:
         and summary["dead_letters"] == summary["malformed_sent"]
     )
     if not complete:
-        print("INCOMPLETE: some rides have neither a prediction nor a dead letter", file=sys.stderr)
-    return 0 if complete else 1
+        raise CommandError(
+            "INCOMPLETE: some rides have neither a prediction nor a dead letter (see the "
+            "summary; run with -v for the pipeline's warnings)"
+        )
+    return 0

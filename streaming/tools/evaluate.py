@@ -5,16 +5,15 @@ from the predictions stream. The truth comes from ``--actuals`` (a CSV or
 parquet file of the app's finished rides: ``ride_id`` and ``duration`` in
 minutes, or ``pickup_datetime`` and ``dropoff_datetime``; ``PULocationID`` for
 the zone breakdown) or from a TLC month, joined on ``ride_id`` = the trip's row
-in the cleaned month - how ``streaming send`` and ``make run`` number the rides
-they play. The report gives the RMSE
-overall, by pickup hour and by pickup zone (the worst ones), next to the model
-card's figure for an unseen month, and flags drift when the live RMSE is
-clearly worse - before users notice.
+in the month's file - how ``streaming send``, ``make run`` and ``streaming
+score`` number a TLC trip. The report gives the RMSE overall, by pickup hour
+and by pickup zone (the worst ones), next to the model card's figure for an
+unseen month, and flags drift when the live RMSE is clearly worse - before
+users notice.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Iterable
@@ -23,30 +22,98 @@ from typing import Any
 
 import numpy as np
 
+from streaming.tools.common import (
+    DATA_DIR,
+    DATA_DIR_HELP,
+    PROJECT_ROOT,
+    CommandParser,
+    add_aws_options,
+    existing_file,
+    kinesis_client,
+    load_tlc_trips,
+    month_arg,
+    positive_int,
+    tlc_month_file,
+    where,
+)
+from streaming.tools.errors import USAGE, CommandError
+from streaming.tools.stream_io import require_stream
+
 #: live RMSE above the model card's unseen-month RMSE by this factor = drift
 DRIFT_FACTOR = 1.15
 
 
+class NoMatch(ValueError):
+    """No prediction names a ride of the actuals."""
+
+
 def predictions_from_jsonl(path: Path) -> Iterable[dict[str, Any]]:
+    """The prediction events of a JSON-lines file (``tail --jsonl``'s, or plain events)."""
     with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
                 item = json.loads(line)
-                yield item.get("event", item)  # tail --jsonl wraps events; plain ones too
+            except ValueError:
+                raise CommandError(
+                    f"--predictions {path}: line {number} is not JSON (give the JSON lines "
+                    "of streaming tail --jsonl)",
+                    USAGE,
+                ) from None
+            if isinstance(item, dict):
+                event = item.get("event", item)  # tail --jsonl wraps events; plain ones too
+                if isinstance(event, dict):
+                    yield event
+
+
+#: What an actuals file needs: a ride id and either the duration or both times.
+ACTUALS_COLUMNS = "ride_id and duration (minutes), or ride_id, pickup_datetime and dropoff_datetime"
 
 
 def actuals_frame(path: Path) -> Any:
     """The app's finished rides, indexed by ride_id, with ``duration`` in minutes."""
     import pandas as pd
 
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    frame = _read_table(path)
+    has_times = {"pickup_datetime", "dropoff_datetime"} <= set(frame.columns)
+    if "ride_id" not in frame or not ("duration" in frame or has_times):
+        columns = ", ".join(str(c)[:40] for c in frame.columns[:12]) or "none"
+        raise CommandError(
+            f"--actuals {path}: needs the columns {ACTUALS_COLUMNS}; it has {columns}",
+            USAGE,
+        )
     if "duration" not in frame:
-        pickup = pd.to_datetime(frame["pickup_datetime"])
-        frame["duration"] = (
-            pd.to_datetime(frame["dropoff_datetime"]) - pickup
-        ).dt.total_seconds() / 60.0
+        try:
+            pickup = pd.to_datetime(frame["pickup_datetime"])
+            dropoff = pd.to_datetime(frame["dropoff_datetime"])
+        except (ValueError, TypeError) as exc:
+            raise CommandError(
+                f"--actuals {path}: pickup_datetime/dropoff_datetime are not times ({exc})",
+                USAGE,
+            ) from None
+        frame["duration"] = (dropoff - pickup).dt.total_seconds() / 60.0
         frame["pickup_hour"] = pickup.dt.hour
     return frame.set_index("ride_id")
+
+
+def _read_table(path: Path) -> Any:
+    """A parquet file (recognised by its magic bytes, whatever its name) or a CSV."""
+    import pandas as pd
+
+    existing_file(path, "--actuals")
+    with path.open("rb") as fh:
+        parquet = fh.read(4) == b"PAR1"
+    try:
+        return pd.read_parquet(path) if parquet else pd.read_csv(path)
+    except Exception as exc:
+        kind = "parquet" if parquet else "CSV"
+        text = " ".join(str(exc).split())[:200]
+        raise CommandError(
+            f"--actuals {path}: cannot read it as {kind} ({type(exc).__name__}: {text}); "
+            "give a CSV or parquet file",
+            USAGE,
+        ) from exc
 
 
 def evaluate(
@@ -82,13 +149,19 @@ def join_with_actuals(predictions: Iterable[dict[str, Any]], trips: Any) -> Any:
     out (another producer's rides, or a malformed event), and none matching at
     all is an error rather than an empty report."""
     predicted: dict[int, float] = {}
+    seen = 0
     for event in predictions:
-        pred = event.get("prediction") or {}
-        ride_id = pred.get("ride_id")
+        seen += 1
+        pred = event.get("prediction") if isinstance(event, dict) else None
+        if not isinstance(pred, dict):
+            continue
+        ride_id, minutes = pred.get("ride_id"), pred.get("ride_duration")
+        if not isinstance(minutes, int | float) or isinstance(ride_id, bool):
+            continue
         if isinstance(ride_id, int | str) and ride_id in trips.index:
-            predicted.setdefault(ride_id, float(pred["ride_duration"]))  # first of duplicates
+            predicted.setdefault(ride_id, float(minutes))  # the first of duplicates counts
     if not predicted:
-        raise ValueError("no prediction's ride_id matches a ride of the actuals")
+        raise NoMatch(f"none of the {seen} predictions has the ride_id of a ride")
     joined = trips.loc[list(predicted)].copy()
     joined["predicted"] = [predicted[i] for i in joined.index]
     joined["error"] = joined["predicted"] - joined["duration"]
@@ -163,76 +236,103 @@ def print_report(report: dict[str, Any], out: Any = sys.stdout) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    from streaming.tools.common import add_aws_options, kinesis_client
-    from streaming.training import tlc
-
-    p = argparse.ArgumentParser(
-        prog="streaming evaluate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def build_parser() -> CommandParser:
+    p = CommandParser("streaming evaluate", __doc__ or "")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "--predictions",
         type=Path,
         metavar="FILE.jsonl",
-        help="predictions as JSON lines (e.g. from streaming tail --jsonl)",
+        help="predictions as JSON lines, e.g. from streaming tail --jsonl (default: none)",
     )
-    src.add_argument("--stream", help="read the predictions stream from TRIM_HORIZON")
+    src.add_argument(
+        "--stream",
+        metavar="STREAM",
+        help="read the predictions from this stream, from TRIM_HORIZON (default: none)",
+    )
     truth = p.add_mutually_exclusive_group()
     truth.add_argument(
         "--actuals",
         type=Path,
         metavar="FILE",
         help="CSV/parquet of finished rides: ride_id + duration (or pickup_ and "
-        "dropoff_datetime) [+ PULocationID]",
+        "dropoff_datetime) [+ PULocationID] (default: the TLC --month)",
     )
     truth.add_argument(
         "--month",
+        type=month_arg,
+        metavar="YYYY-MM",
         default="2023-02",
-        help="TLC month whose row numbers are the ride ids (send, make run)",
+        help="TLC month YYYY-MM in --data-dir whose trips are the truth, ride_id = the "
+        "trip's row in the file (as send and score number them)",
     )
-    p.add_argument("--data-dir", type=Path, default=Path("data"))
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument(
         "--model",
         type=Path,
-        default=Path("models"),
-        help="model directory whose card RMSE is the reference",
+        metavar="DIR",
+        help="model directory whose model card RMSE is the reference (default: models/ "
+        "of the project)",
     )
-    p.add_argument("--min-rides", type=int, default=30, help="per zone, to be listed")
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--min-rides",
+        type=positive_int,
+        default=30,
+        metavar="N",
+        help="rides a zone needs to be listed",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     add_aws_options(p)
-    args = p.parse_args(argv)
-    if args.actuals:
-        trips = actuals_frame(args.actuals)
-    else:
-        trips, _ = tlc.load_trips(tlc.month_path(args.data_dir, args.month))
-    if args.predictions:
-        predictions: Iterable[dict[str, Any]] = predictions_from_jsonl(args.predictions)
-    else:
-        from streaming.esm.reader import StartingPosition
-        from streaming.tools.replay import read_stream
+    return p
 
-        predictions = (
-            json.loads(r["Data"])
-            for r in read_stream(kinesis_client(args), args.stream, StartingPosition())
-        )
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.predictions:
+        existing_file(args.predictions, "--predictions")
+    trips = _truth(args)
+    predictions = _predictions(args)
+    data_dir = DATA_DIR if args.data_dir is None else args.data_dir
     zones = None
-    lookup = args.data_dir / "taxi_zone_lookup.csv"
+    lookup = data_dir / "taxi_zone_lookup.csv"
     if lookup.is_file():
         import pandas as pd
 
         zones = pd.read_csv(lookup).set_index("LocationID")
     reference = None
-    meta = args.model / "metadata.json"
+    meta = (PROJECT_ROOT / "models" if args.model is None else args.model) / "metadata.json"
     if meta.is_file():
         reference = json.loads(meta.read_text())["metrics"].get("holdout_rmse")
-    report = evaluate(
-        predictions, trips, zones=zones, min_rides=args.min_rides, reference_rmse=reference
-    )
+    try:
+        report = evaluate(
+            predictions, trips, zones=zones, min_rides=args.min_rides, reference_rmse=reference
+        )
+    except NoMatch as exc:
+        truth = f"--actuals {args.actuals}" if args.actuals else f"the TLC month {args.month}"
+        raise CommandError(
+            f"{exc} of {truth}: are both from the same rides? (TLC rides are numbered by "
+            "their row in the month's file, as streaming send numbers them)"
+        ) from None
     if args.json:
         print(json.dumps(report))
     else:
         print_report(report)
+    sys.stdout.flush()  # a closed pipe (evaluate | head) is met here, inside the command
     return 0
+
+
+def _truth(args: Any) -> Any:
+    if args.actuals:
+        return actuals_frame(args.actuals)
+    return load_tlc_trips(tlc_month_file(args.data_dir, args.month), "--month")
+
+
+def _predictions(args: Any) -> Iterable[dict[str, Any]]:
+    if args.predictions:
+        return predictions_from_jsonl(args.predictions)
+    from streaming.esm.reader import StartingPosition
+    from streaming.tools.replay import read_stream
+
+    client = kinesis_client(args)
+    require_stream(client, args.stream, "--stream", where(args))
+    return (json.loads(r["Data"]) for r in read_stream(client, args.stream, StartingPosition()))

@@ -9,33 +9,45 @@ Two sources, both of which keep what is needed to recover a record:
 * the **on-failure queue** (``--on-failure-queue``): Lambda's metadata of a
   discarded batch (shard and sequence range), re-read from the input stream.
 
-Records can be selected by reason and arrival time, fixed on the way with
-``--transform module:function`` (it gets the original bytes and the dead letter
-and returns the bytes to send, or None to skip), and previewed with
-``--dry-run``. Replayed records go to ``--to`` (the input stream, usually) with
-their original partition key, through PutRecords with the usual retry.
+Dead letters can be selected by reason and arrival time and fixed on the way
+with ``--transform module:function`` (it gets the original bytes and the dead
+letter and returns the bytes to send, or None to skip). ``--dry-run`` previews
+and consumes nothing: the queue's messages it received are made visible again,
+so the real run after it selects the same ones. Replayed records go to ``--to``
+(the input stream, usually) with their original partition key, through
+PutRecords with the usual retry. The streams and the queue are checked first;
+records that could not be sent are reported with the cause, and exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
-import importlib
 import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from streaming.consumer import kpl
 from streaming.consumer.kinesis_sender import kinesis_sender
 from streaming.consumer.publish import Entry, publish
+from streaming.consumer.records import Reason
 from streaming.esm.reader import ShardReader, StartingPosition
-from streaming.tools.common import add_aws_options, kinesis_client, session
-from streaming.tools.stream_io import read_all
+from streaming.tools.common import (
+    CommandParser,
+    add_aws_options,
+    import_from_cwd,
+    kinesis_client,
+    session,
+    timestamp_arg,
+    where,
+)
+from streaming.tools.errors import CommandError, usage_error
+from streaming.tools.stream_io import read_all, require_stream
 
 Transform = Callable[[bytes, dict[str, Any]], bytes | None]
 
@@ -52,6 +64,8 @@ class ReplayReport:
     unrecoverable: int = 0
     failed: int = 0  # could not be sent (after retries)
     by_reason: Counter[str] = field(default_factory=Counter)
+    #: why records could not be sent: error code -> entries or calls (not in as_dict)
+    errors: Counter[str] = field(default_factory=Counter)
     preview: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -168,6 +182,7 @@ def replay_dead_letters(
         outcome = publish(kinesis_sender(client), to_stream, entries)
         report.replayed = outcome.published
         report.failed = len(outcome.failed)
+        report.errors.update(outcome.errors)
     return report
 
 
@@ -181,44 +196,135 @@ def replay_on_failure_queue(
     delete: bool = False,
     dry_run: bool = False,
 ) -> ReplayReport:
-    """Re-send the input records of every discarded batch described in the queue."""
+    """Re-send the input records of every discarded batch described in the queue.
+
+    Each message is handled once per run, even if it becomes visible again
+    during a long run. Receiving a message hides it from other readers for the
+    queue's visibility timeout; every message this run did not delete (all of
+    them in a dry run) is made visible again at the end, so a dry run consumes
+    nothing and the real run after it selects the same messages."""
     report = ReplayReport()
+    keep: list[dict[str, Any]] = []  # received, not deleted: made visible again at the end
+    try:
+        _replay_queue(
+            client,
+            sqs,
+            queue_url,
+            source_stream,
+            to_stream,
+            report,
+            keep,
+            delete=delete,
+            dry_run=dry_run,
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):  # the error that stopped the run comes first
+            _make_visible(sqs, queue_url, keep)
+        raise
+    _make_visible(sqs, queue_url, keep)
+    return report
+
+
+def _replay_queue(
+    client: Any,
+    sqs: Any,
+    queue_url: str,
+    source_stream: str,
+    to_stream: str,
+    report: ReplayReport,
+    keep: list[dict[str, Any]],
+    *,
+    delete: bool,
+    dry_run: bool,
+) -> None:
+    """Receive until no new message comes; replay each new one; ``keep`` the undeleted."""
+    seen: set[str] = set()
     while True:
         messages = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
         ).get("Messages", [])
-        if not messages:
-            return report
-        for message in messages:
-            info = json.loads(message["Body"])["KinesisBatchInfo"]
-            records = read_range(
-                client,
-                source_stream,
-                info["shardId"],
-                info["startSequenceNumber"],
-                info["endSequenceNumber"],
-            )
-            report.selected += len(records)
-            report.by_reason[
-                "on-failure:" + json.loads(message["Body"])["requestContext"]["condition"]
-            ] += len(records)
-            if len(records) < info["batchSize"]:
-                report.unrecoverable += info["batchSize"] - len(records)
-            if dry_run:
-                report.preview.extend(
-                    {"partitionKey": r["PartitionKey"], "sequenceNumber": r["SequenceNumber"]}
-                    for r in records
-                )
-                continue
-            out = publish(
-                kinesis_sender(client),
-                to_stream,
-                [Entry(r["Data"], r["PartitionKey"], i) for i, r in enumerate(records)],
-            )
-            report.replayed += out.published
-            report.failed += len(out.failed)
-            if delete and not out.failed:
+        keep.extend(m for m in messages if m["MessageId"] in seen)  # again: its new handle
+        fresh = [m for m in messages if m["MessageId"] not in seen]
+        if not fresh:
+            return
+        for message in fresh:
+            seen.add(message["MessageId"])
+            done = _replay_message(client, message, source_stream, to_stream, report, dry_run)
+            if delete and done:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            else:
+                keep.append(message)
+
+
+def _replay_message(
+    client: Any,
+    message: dict[str, Any],
+    source_stream: str,
+    to_stream: str,
+    report: ReplayReport,
+    dry_run: bool,
+) -> bool:
+    """Replay (or preview) the batch one message describes; True if all of it was sent."""
+    body = _on_failure_body(message)
+    info = body["KinesisBatchInfo"]
+    records = read_range(
+        client,
+        source_stream,
+        info["shardId"],
+        info["startSequenceNumber"],
+        info["endSequenceNumber"],
+    )
+    report.selected += len(records)
+    condition = (body.get("requestContext") or {}).get("condition", "unknown")
+    report.by_reason["on-failure:" + str(condition)] += len(records)
+    if len(records) < info["batchSize"]:
+        report.unrecoverable += info["batchSize"] - len(records)
+    if dry_run:
+        report.preview.extend(
+            {"partitionKey": r["PartitionKey"], "sequenceNumber": r["SequenceNumber"]}
+            for r in records
+        )
+        return False
+    out = publish(
+        kinesis_sender(client),
+        to_stream,
+        [Entry(r["Data"], r["PartitionKey"], i) for i, r in enumerate(records)],
+    )
+    report.replayed += out.published
+    report.failed += len(out.failed)
+    report.errors.update(out.errors)
+    return not out.failed
+
+
+def _on_failure_body(message: dict[str, Any]) -> dict[str, Any]:
+    """The message's body: Lambda's on-failure record of a Kinesis batch, or an error."""
+    try:
+        body = json.loads(message["Body"])
+    except (ValueError, TypeError):
+        body = None
+    info = body.get("KinesisBatchInfo") if isinstance(body, dict) else None
+    keys = ("shardId", "startSequenceNumber", "endSequenceNumber", "batchSize")
+    if not isinstance(info, dict) or any(k not in info for k in keys):
+        raise CommandError(
+            f"message {message.get('MessageId')} is not a Lambda on-failure record of a "
+            "Kinesis batch (no KinesisBatchInfo): is --on-failure-queue the event source "
+            "mapping's on-failure queue?"
+        )
+    return body
+
+
+def _make_visible(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:
+    """Visibility timeout 0 for ``messages``: receivable again at once."""
+    handles = {m["MessageId"]: m["ReceiptHandle"] for m in messages}
+    items = list(handles.items())
+    for first in range(0, len(items), 10):  # at most 10 entries per batch call
+        sqs.change_message_visibility_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for i, (_, handle) in enumerate(items[first : first + 10])
+            ],
+        )
 
 
 def read_range(
@@ -244,75 +350,151 @@ def read_range(
 
 
 def load_transform(spec: str) -> Transform:
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
+    """``module:function``, imported from the current directory first (or a usage error)."""
+    return import_from_cwd(spec, "--transform")
 
 
-def _epoch(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        moment = datetime.fromisoformat(text)
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+def dead_letters(client: Any, stream: str) -> Iterator[dict[str, Any]]:
+    """The dead letters of ``stream``; an error at the first record that is not one."""
+    for record in read_stream(client, stream, StartingPosition()):
+        try:
+            letter = json.loads(record["Data"])
+        except ValueError:
+            letter = None
+        if not isinstance(letter, dict) or "reason" not in letter:
+            raise CommandError(
+                f"--dead-letters {stream}: record {record['SequenceNumber']} is not a dead "
+                "letter (no reason): is it the dead-letter stream?"
+            )
+        yield letter
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="streaming replay",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def reason_arg(text: str) -> str:
+    """A dead-letter reason code (``Reason``, schemas/dead_letter.v1.json)."""
+    codes = [r.value for r in Reason]
+    if text not in codes:
+        raise argparse.ArgumentTypeError(
+            f"unknown reason {text!r}; the reasons are {', '.join(codes)}"
+        )
+    return text
+
+
+def build_parser() -> CommandParser:
+    p = CommandParser("streaming replay", __doc__ or "")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dead-letters", metavar="STREAM", help="the dead-letter stream")
+    src.add_argument(
+        "--dead-letters", metavar="STREAM", help="the dead-letter stream (default: none)"
+    )
     src.add_argument(
         "--on-failure-queue",
         metavar="QUEUE_URL",
-        help="the event source mapping's on-failure SQS queue",
+        help="the event source mapping's on-failure SQS queue (default: none)",
     )
-    p.add_argument("--to", required=True, metavar="STREAM", help="where to send (the input)")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="STREAM",
+        help="where to send, usually the input stream (required)",
+    )
     p.add_argument(
         "--source-stream",
         metavar="STREAM",
-        help="the input stream, to re-read records a dead letter does not carry "
-        "(required with --on-failure-queue)",
+        help="the input stream, to re-read records a dead letter does not carry; "
+        "required with --on-failure-queue (default: none)",
     )
-    p.add_argument("--reason", action="append", help="only these reasons (repeatable)")
-    p.add_argument("--since", help="only records that arrived at/after (epoch or ISO 8601)")
-    p.add_argument("--until", help="only records that arrived before (epoch or ISO 8601)")
+    p.add_argument(
+        "--reason",
+        action="append",
+        metavar="CODE",
+        type=reason_arg,
+        help="only dead letters with this reason code, repeatable (default: every reason)",
+    )
+    p.add_argument(
+        "--since",
+        type=timestamp_arg,
+        metavar="TIME",
+        help="only dead letters that arrived at/after this time, epoch seconds or ISO "
+        "8601 (default: the stream's start)",
+    )
+    p.add_argument(
+        "--until",
+        type=timestamp_arg,
+        metavar="TIME",
+        help="only dead letters that arrived before this time (default: now)",
+    )
     p.add_argument(
         "--transform",
         metavar="MODULE:FUNCTION",
-        help="fix each record: f(original bytes, dead letter) -> bytes or None",
+        help="fix each dead letter's record: f(original bytes, dead letter) -> bytes or "
+        "None to skip it; imported from the current directory first (default: none)",
     )
     p.add_argument(
         "--delete",
         action="store_true",
-        help="with --on-failure-queue: delete each message once replayed",
+        help="with --on-failure-queue: delete each message once its batch is replayed",
     )
-    p.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would be sent; send, delete and consume nothing",
+    )
     add_aws_options(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Options that do not apply to the chosen source are a mistake, not silently ignored."""
+    if args.on_failure_queue:
+        if not args.source_stream:
+            raise usage_error(
+                "--on-failure-queue needs --source-stream (the input stream to re-read)"
+            )
+        given = [
+            o
+            for o, v in (
+                ("--reason", args.reason),
+                ("--since", args.since),
+                ("--until", args.until),
+                ("--transform", args.transform),
+            )
+            if v
+        ]
+        if given:
+            raise usage_error(
+                f"{', '.join(given)} select dead letters: not with --on-failure-queue, "
+                "which replays whole batches"
+            )
+    elif args.delete:
+        raise usage_error("--delete is for --on-failure-queue messages, not dead letters")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    check_options(args)
+    transform = load_transform(args.transform) if args.transform else None
     client = kinesis_client(args)
+    endpoint = where(args)
+    for option in ("--dead-letters", "--source-stream", "--to"):
+        name = getattr(args, option[2:].replace("-", "_"))
+        if name:
+            require_stream(client, name, option, endpoint)
     if args.dead_letters:
-        letters = (
-            json.loads(r["Data"])
-            for r in read_stream(client, args.dead_letters, StartingPosition())
+        since = args.since.timestamp() if args.since else None
+        until = args.until.timestamp() if args.until else None
+        chosen = select(
+            dead_letters(client, args.dead_letters), set(args.reason or []), since, until
         )
-        chosen = select(letters, set(args.reason or []), _epoch(args.since), _epoch(args.until))
         report = replay_dead_letters(
             client,
             chosen,
             args.to,
             source_stream=args.source_stream,
-            transform=load_transform(args.transform) if args.transform else None,
+            transform=transform,
             dry_run=args.dry_run,
         )
     else:
-        if not args.source_stream:
-            p.error("--on-failure-queue needs --source-stream (the input stream to re-read)")
         sqs = session(args).client("sqs", endpoint_url=args.endpoint_url)
+        require_queue(sqs, args.on_failure_queue, endpoint)
         report = replay_on_failure_queue(
             client,
             sqs,
@@ -325,4 +507,26 @@ def main(argv: list[str] | None = None) -> int:
     for line in report.preview:
         print(json.dumps(line))
     print(json.dumps(report.as_dict() | {"dry_run": args.dry_run}))
-    return 0 if report.failed == 0 else 1
+    if report.failed:
+        codes = ", ".join(f"{c} x{n}" for c, n in report.errors.most_common()) or "unknown"
+        raise CommandError(
+            f"{report.failed} of {report.selected} records not sent to {args.to} after "
+            f"retries ({codes}); run the replay again once the stream accepts writes"
+        )
+    return 0
+
+
+def require_queue(sqs: Any, url: str, endpoint: str) -> None:
+    """The on-failure queue must exist (else a one-line error naming it)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if "NonExistentQueue" in code or "QueueDoesNotExist" in code:
+            raise CommandError(
+                f"--on-failure-queue {url}: no such queue at {endpoint} (check the URL "
+                "and --endpoint-url)"
+            ) from None
+        raise

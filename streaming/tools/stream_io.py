@@ -1,5 +1,6 @@
 """Small Kinesis helpers for the tools and tests: stream creation that waits for ACTIVE,
-and reading a whole stream once. Not the Lambda hot path.
+a check that a stream is there before a command relies on it, and reading a whole
+stream once. Not the Lambda hot path.
 """
 
 from __future__ import annotations
@@ -28,6 +29,25 @@ def wait_active(client: Any, name: str, *, timeout_s: float = 30.0) -> str:
         if time.monotonic() > deadline:
             raise TimeoutError(f"stream {name} not ACTIVE after {timeout_s} s")
         time.sleep(0.1)
+
+
+def require_stream(client: Any, name: str, option: str, endpoint: str) -> str:
+    """The ARN of stream ``name``; a one-line ``CommandError`` if it does not exist.
+
+    A command checks its streams before it starts, so a missing stream (or an
+    endpoint that does not answer, or no credentials: those errors propagate
+    to ``errors.describe``) stops it at once with the cause, rather than after
+    a progress bar or in a retry loop. ``option`` names where the name came from."""
+    from streaming.tools.errors import CommandError
+
+    try:
+        summary = client.describe_stream_summary(StreamName=name)
+    except client.exceptions.ResourceNotFoundException:
+        raise CommandError(
+            f"{option} {name}: no such stream at {endpoint} (create it, or check the "
+            "name and --endpoint-url)"
+        ) from None
+    return summary["StreamDescriptionSummary"]["StreamARN"]
 
 
 def read_all(

@@ -14,6 +14,7 @@ import pytest
 
 from streaming.tools.stream_io import read_all
 from tests.conftest import REPO
+from tests.support.anywhere import run_anywhere
 from tests.support.cli import STREAMING, cli, cli_summary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -55,6 +56,27 @@ def test_send_plays_real_rides_with_their_pickup_time(kinesis, env, new_stream):
             "pickup_datetime",
         }
         assert e["ride"]["pickup_datetime"].startswith("2023-02")
+
+
+def test_send_finds_the_month_from_any_directory(kinesis, env, new_stream, tmp_path):
+    """The installed script, run from a directory that is not the project's: --month is
+    read from the project's data/, and each ride_id is the trip's row in the month's file."""
+    from streaming.training import tlc
+    from tests.conftest import DATA
+
+    new_stream(env["INPUT_STREAM"], 1)
+    proc = run_anywhere(
+        "send", "--stream", env["INPUT_STREAM"], "--month", "2023-02", "--count", "50",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["sent"] == 50
+    trips, _ = tlc.load_trips(tlc.month_path(DATA, "2023-02"))
+    for _, record in read_all(kinesis, env["INPUT_STREAM"]):
+        event = json.loads(record["Data"])
+        trip = trips.loc[event["ride_id"]]
+        assert event["ride"]["PULocationID"] == trip["PULocationID"]
+        assert event["ride"]["pickup_datetime"] == trip["pickup_datetime"].isoformat()
 
 
 def test_killed_runner_resumes_and_every_prediction_arrives(
@@ -165,3 +187,20 @@ def test_tail_prints_predictions_and_dead_letters(kinesis, env, new_stream):
     )
     [line] = jsonl.stdout.strip().splitlines()
     assert json.loads(line)["event"] == event
+
+
+def test_tail_counts_what_it_wrote_and_a_timestamp_means_at_timestamp(
+    kinesis, env, new_stream, tmp_path
+):
+    pred = new_stream(env["PREDICTIONS_STREAM_NAME"], 1)
+    for i in range(3):
+        kinesis.put_record(StreamName=pred, PartitionKey=str(i), Data=json.dumps({"n": i}).encode())
+    out = tmp_path / "p.jsonl"
+    # --timestamp alone reads from that time (AT_TIMESTAMP), not from LATEST
+    proc = cli(
+        "tail", "--stream", pred, "--timestamp", "2000-01-01", "--jsonl", str(out),
+        "--idle-exit", "1", env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["event"]["n"] for line in out.read_text().splitlines()] == [0, 1, 2]
+    assert proc.stderr.strip().splitlines()[-1] == f"streaming tail: 3 events from {pred} -> {out}"

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.support.cli import cli_summary
+from tests.support.anywhere import run_anywhere
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_demo_accounts_for_every_ride():
-    summary = cli_summary("demo", "--rides", "300", "--json")
+def test_demo_accounts_for_every_ride(tmp_path):
+    """The installed script from a directory that is not the project's: the demo finds
+    lambda_function.py, models/ and data/ from the project root."""
+    proc = run_anywhere("demo", "--rides", "300", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["rides_sent"] == 300
     assert summary["unique_predictions"] == 300 and summary["rides_without_prediction"] == 0
     assert summary["dead_letters"] == summary["malformed_sent"] == 3

@@ -111,3 +111,53 @@ def test_on_failure_queue_batches_are_re_read_and_replayed(
     replayed = sorted(d["ride_id"] for _, d in read_json(kinesis, replay_to))
     assert replayed == list(range(6))
     assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages") is None
+
+
+def discarded_batches(kinesis, stream, endpoint, rides):
+    """``rides`` rides sent to ``stream`` and given up on by the mapping: (sqs, queue url)
+    of the on-failure queue now describing their batches (visibility timeout 300 s)."""
+    import boto3
+
+    session = boto3.session.Session(region_name="us-east-1")
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    url = sqs.create_queue(
+        QueueName=f"onfail-{uuid.uuid4().hex[:6]}", Attributes={"VisibilityTimeout": "300"}
+    )["QueueUrl"]
+    destination = parse_destination(url, session=session, endpoint_url=endpoint, mapping_id="t")
+    put(kinesis, stream, [ride_bytes(i, distance=2.0) for i in range(rides)])
+
+    def down(event, context):  # an outage longer than the retries
+        raise ConnectionError("output unavailable")
+
+    run_to_idle(kinesis, stream, down, max_retries=0, destination=destination)
+    return sqs, url
+
+
+def test_a_dry_run_on_the_queue_consumes_nothing(kinesis, streams, moto_endpoint, new_stream):
+    """The runbook's order - dry run, then the real run - selects the same messages twice.
+
+    Receiving hides a message for the queue's visibility timeout; a dry run
+    makes what it received visible again, so nothing is consumed."""
+    _, url = discarded_batches(kinesis, streams["input"], moto_endpoint, 6)
+    replay_to = new_stream(f"replayed-{uuid.uuid4().hex[:6]}", 1)
+    args = ["--on-failure-queue", url, "--source-stream", streams["input"], "--to", replay_to]
+    for _ in range(2):  # a second dry run too: the first one left every message there
+        preview = replay(*args, "--dry-run", endpoint=moto_endpoint)
+        assert preview["selected"] == 6 and preview["replayed"] == 0 and preview["dry_run"]
+    assert read_json(kinesis, replay_to) == []
+    report = replay(*args, "--delete", endpoint=moto_endpoint)
+    assert report["selected"] == 6 and report["replayed"] == 6 and report["failed"] == 0
+    assert sorted(d["ride_id"] for _, d in read_json(kinesis, replay_to)) == list(range(6))
+    again = replay(*args, endpoint=moto_endpoint)  # deleted once replayed: nothing left
+    assert again["selected"] == 0
+
+
+def test_without_delete_the_messages_stay_for_the_next_run(
+    kinesis, streams, moto_endpoint, new_stream
+):
+    """A real run without --delete leaves its messages in the queue, visible at once."""
+    sqs, url = discarded_batches(kinesis, streams["input"], moto_endpoint, 3)
+    replay_to = new_stream(f"replayed-{uuid.uuid4().hex[:6]}", 1)
+    first = replay_on_failure_queue(kinesis, sqs, url, streams["input"], replay_to)
+    second = replay_on_failure_queue(kinesis, sqs, url, streams["input"], replay_to)
+    assert first.replayed == second.replayed == 3

@@ -61,7 +61,24 @@ def test_json_lines_streamed_from_s3(s3, capsys):
         == 0
     )
     summary = json.loads(capsys.readouterr().out)
-    # no pickup time in these events and no Kinesis arrival: rejected, with the reason
-    assert summary["rejected"] == 2500
-    body = client.get_object(Bucket=bucket, Key="scored.rejected.parquet")["Body"].read()
-    assert set(pd.read_parquet(io.BytesIO(body))["reason"]) == {"missing_event_time"}
+    # no pickup time in these events and no Kinesis arrival: they start at the run's start
+    assert (summary["predicted"], summary["rejected"]) == (2500, 0)
+    body = client.get_object(Bucket=bucket, Key="scored.parquet")["Body"].read()
+    scored = pd.read_parquet(io.BytesIO(body))
+    assert set(scored["pickup_time_source"]) == {"invocation"}
+
+
+def test_the_format_is_read_from_the_content_and_written_as_named(s3, capsys):
+    """A parquet object named .jsonl is read as parquet (two range requests find it);
+    --output .csv writes CSV to S3."""
+    client, bucket = s3
+    client.upload_file(str(DATA / "green_tripdata_2023-02.parquet"), bucket, "misnamed.jsonl")
+    argv = ["--input", f"s3://{bucket}/misnamed.jsonl", "--output", f"s3://{bucket}/p.csv"]
+    assert main([*argv, "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 64809 and summary["rejected_by_reason"].get("invalid_json") is None
+    body = client.get_object(Bucket=bucket, Key="p.csv")["Body"].read()
+    scored = pd.read_csv(io.BytesIO(body))
+    assert len(scored) == summary["predicted"]
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "p.rejected.csv" in keys

@@ -304,6 +304,9 @@ class _Body:
     def __init__(self, data):
         self.data, self.closed = data, False
 
+    def read(self):
+        return self.data
+
     def iter_chunks(self, size):
         for start in range(0, len(self.data), 7):  # small chunks: lines span several
             yield self.data[start : start + 7]
@@ -313,10 +316,16 @@ class _Body:
 
 
 class _FakeS3:
-    """The four S3 calls score makes, on a dict; uploads are recorded in order."""
+    """The S3 calls score makes, on a dict; uploads are recorded in order."""
 
     def __init__(self, objects):
         self.objects, self.uploads, self.bodies = objects, [], []
+
+    def head_bucket(self, Bucket):  # noqa: N803 - boto3's names
+        assert Bucket == "b"
+
+    def head_object(self, Bucket, Key):  # noqa: N803
+        return {"ContentLength": len(self.objects[f"s3://{Bucket}/{Key}"])}
 
     def download_file(self, bucket, key, path):
         from pathlib import Path
@@ -329,15 +338,19 @@ class _FakeS3:
         self.uploads.append(f"s3://{bucket}/{key}")
         self.objects[f"s3://{bucket}/{key}"] = Path(path).read_bytes()
 
-    def get_object(self, Bucket, Key):  # noqa: N803 - boto3's names
-        self.bodies.append(_Body(self.objects[f"s3://{Bucket}/{Key}"]))
+    def get_object(self, Bucket, Key, Range=None):  # noqa: N803
+        data = self.objects[f"s3://{Bucket}/{Key}"]
+        if Range is not None:  # bytes=first-last
+            first, last = Range.removeprefix("bytes=").split("-")
+            data = data[int(first) : int(last) + 1]
+        self.bodies.append(_Body(data))
         return {"Body": self.bodies[-1]}
 
 
 def test_s3_outputs_are_uploaded_only_after_a_successful_run(shipped_model, tmp_path, monkeypatch):
     import tempfile
 
-    import streaming.serving.score as module
+    from streaming.serving import locations
 
     local_tmp = tmp_path / "tmp"
     local_tmp.mkdir()
@@ -353,7 +366,7 @@ def test_s3_outputs_are_uploaded_only_after_a_successful_run(shipped_model, tmp_
             "s3://b/rides.jsonl": lines,
         }
     )
-    monkeypatch.setattr(module, "_s3", lambda: s3)
+    monkeypatch.setattr(locations, "s3_client", lambda: s3)
     with pytest.raises(ScoreError, match=r"cannot read s3://b/bad\.parquet"):
         score(
             shipped_model, "s3://b/bad.parquet", "s3://b/o.parquet", "s3://b/r.parquet",

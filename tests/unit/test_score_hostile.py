@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,13 @@ from hypothesis import strategies as st
 
 from streaming.consumer import kpl
 from streaming.consumer.config import Settings
+from streaming.consumer.decode import decode_payload
 from streaming.consumer.handler import RideDurationService
-from streaming.consumer.records import RecordRef, Ride
-from streaming.serving.score import ScoreError, _fit_output, _split_lines, main, score
+from streaming.consumer.records import InvalidEvent, RecordRef, Ride
+from streaming.serving.json_lines import split_lines
+from streaming.serving.score import ScoreError, main, score
+from streaming.serving.score_chunk import fit_output
+from streaming.serving.serve import PredictionApp
 from tests.conftest import make_record
 from tests.support.budget import examples
 from tests.support.rides import ride_bytes
@@ -322,7 +327,7 @@ def test_a_ride_the_model_fails_on_costs_only_itself(shipped_model, tmp_path, ca
 def test_a_validator_that_raises_is_a_one_line_error_naming_the_row(
     shipped_model, tmp_path, monkeypatch
 ):
-    import streaming.serving.score as module
+    import streaming.serving.score_chunk as module
 
     real = module.validate_event
 
@@ -346,7 +351,7 @@ def test_the_writer_never_sees_an_id_beyond_int64():
         Ride(2, 2**63, 75, 1.0, NY_8AM, ref),
         Ride(3, 74, -(2**63) - 1, 1.0, NY_8AM, RecordRef.standalone(8)),
     ]
-    fit, rejected = _fit_output(rides)
+    fit, rejected = fit_output(rides)
     assert [r.ride_id for r in fit] == [1]
     assert [(r.ref.index, r.reason.value) for r in rejected] == [
         (7, "invalid_location_id"),
@@ -424,7 +429,7 @@ def test_s3_lines_split_as_a_local_file_does(data, sizes):
         f.write(data)
         f.seek(0)
         local = [line.rstrip(b"\n") for line in f]
-    assert list(_split_lines(chunks)) == local
+    assert list(split_lines(chunks)) == local
 
 
 # -- property tests: any TLC file, any lines ----------------------------------------------
@@ -611,15 +616,28 @@ def test_any_json_lines_are_scored_line_by_line(shipped_model, lines, trailing, 
         source = directory / "in.jsonl"
         source.write_bytes(data)
         out, rejected = directory / "out.parquet", directory / "rej.parquet"
-        stats = score(
-            shipped_model,
-            str(source),
-            str(out),
-            str(rejected),
-            chunk_rows=chunk_rows,
+        run = partial(
+            score, shipped_model, str(source), str(out), str(rejected), chunk_rows=chunk_rows,
             progress=False,
-        )
-        _check_accounting(stats, out, rejected, rows)
+        )  # fmt: skip
+        if (
+            source.read_bytes()[:4] != b"PAR1"
+            and rows
+            and not any(_is_json(pieces[i].rstrip(b"\r\n")) for i in rows)
+        ):  # not one line of JSON: not a JSON-lines file at all, refused in one line
+            with pytest.raises(ScoreError, match="neither parquet nor JSON lines"):
+                run()
+            assert _leftovers(directory, source) == []
+            return
+        _check_accounting(run(), out, rejected, rows)
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        decode_payload(line)
+    except InvalidEvent:
+        return False
+    return True
 
 
 @pytest.mark.slow  # 30 generated files, each scored and handled: seconds
@@ -635,7 +653,9 @@ def test_any_json_lines_are_scored_line_by_line(shipped_model, lines, trailing, 
 )
 def test_score_gives_the_handlers_answer_line_by_line(shipped_model, lines):
     """The same bytes as a JSON line and as a Kinesis record (without an arrival time,
-    which a file row does not have): the same prediction, or the same reason."""
+    which a file row does not have): the same prediction, or the same reason. A course
+    body (flat, no "ride") is the stream's ``invalid_ride`` but a ride for score and
+    serve alike: there, score gives the web service's answer."""
     records = []
     for i, line in enumerate(lines):
         record = make_record(line, seq=i + 1, raw=True)
@@ -643,14 +663,36 @@ def test_score_gives_the_handlers_answer_line_by_line(shipped_model, lines):
         records.append(record)
     handler = RideDurationService(shipped_model, Settings(test_run=True), clock=lambda: INVOKED)
     result = handler.process({"Records": records})
-    stream = {
+    expected = {
         int(p["source"]["eventID"].rsplit(":", 1)[1]) - 1: p["prediction"]["ride_duration"]
         for p in result.predictions
     }
-    stream_rejected = {r.ref.index: r.reason.value for r in result.rejections}
+    expected_rejected = {r.ref.index: r.reason.value for r in result.rejections}
+    app = PredictionApp(shipped_model)
+    for i, line in enumerate(lines):
+        if _is_course_body(line):  # the web service's answer
+            expected_rejected.pop(i)
+            status, body, _ = app.predict(line, now=INVOKED)
+            answer = json.loads(body)
+            if status == 200:
+                expected[i] = answer["duration"]
+            else:
+                expected_rejected[i] = answer["error"]
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "in.jsonl"
         source.write_bytes(b"\n".join(lines))
+        if not any(_is_json(line) for line in lines):  # not JSON lines at all: refused
+            with pytest.raises(ScoreError, match="neither parquet nor JSON lines"):
+                _score(shipped_model, source)
+            return
         _, out, rejected = _score(shipped_model, source)
-    assert {r["source_row"]: r["predicted_duration"] for r in out} == stream
-    assert {r["source_row"]: r["reason"] for r in rejected} == stream_rejected
+    assert {r["source_row"]: r["predicted_duration"] for r in out} == expected
+    assert {r["source_row"]: r["reason"] for r in rejected} == expected_rejected
+
+
+def _is_course_body(line: bytes) -> bool:
+    try:
+        payload = decode_payload(line)
+    except InvalidEvent:
+        return False
+    return type(payload) is dict and "ride" not in payload
