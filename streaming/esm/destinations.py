@@ -79,6 +79,15 @@ class Destination(Protocol):
     def send(self, failure: Failure) -> None: ...
 
 
+def describe(destination: Destination) -> str:
+    """Where a destination sends (a path, a queue URL, a topic ARN, an S3 bucket)."""
+    for attr in ("path", "queue_url", "topic_arn"):
+        if hasattr(destination, attr):
+            return str(getattr(destination, attr))
+    bucket = getattr(destination, "bucket", None)
+    return f"s3://{bucket}" if bucket else type(destination).__name__
+
+
 class JsonLinesFile:
     """Append one payload per line to a local file (the demo's destination)."""
 

@@ -14,6 +14,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "streaming.tools.demo",
         "run the whole pipeline on an embedded Kinesis emulator",
     ),
+    "invoke": (
+        "streaming.tools.invoke",
+        "run the Lambda function once on ride events (TEST_RUN), like sam local invoke",
+    ),
     "run": (
         "streaming.tools.run",
         "the local event source mapping: poll a stream, invoke a handler",

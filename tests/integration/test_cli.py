@@ -96,6 +96,8 @@ def test_killed_runner_resumes_and_every_prediction_arrives(
         "50",
         "--checkpoint-file",
         str(checkpoint),
+        "--log-file",
+        str(tmp_path / "run.log"),
         "--poll-interval",
         "0.1",
     ]

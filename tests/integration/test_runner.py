@@ -238,9 +238,8 @@ def test_old_records_are_discarded_without_invoking(kinesis, stream, tmp_path):
 def test_checkpoints_let_a_restarted_runner_resume(kinesis, stream, tmp_path):
     put(kinesis, stream, numbered(60), keys="same")
     path = tmp_path / "checkpoints.json"
-    arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
-        "StreamARN"
-    ]
+    summary = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
+    arn, created = summary["StreamARN"], summary["StreamCreationTimestamp"]
     stop = threading.Event()
     first = Recorder(lambda event, call: stop.set() if call == 2 else None)
     mapping = EventSourceMapping(
@@ -248,12 +247,14 @@ def test_checkpoints_let_a_restarted_runner_resume(kinesis, stream, tmp_path):
         stream,
         first,
         MappingConfig(batch_size=10, poll_interval_s=0.05),
-        checkpoints=CheckpointStore.load(path, arn),
+        checkpoints=CheckpointStore.load(path, arn, created),
     )
     mapping.run(stop)
     assert len(first.events) == 3
     second = Recorder()
-    run_to_idle(kinesis, stream, second, batch_size=10, checkpoints=CheckpointStore.load(path, arn))
+    run_to_idle(
+        kinesis, stream, second, batch_size=10, checkpoints=CheckpointStore.load(path, arn, created)
+    )
     assert first.data() + second.data() == [f"r{i}" for i in range(60)]  # no gap, no repeat
 
 
@@ -433,3 +434,44 @@ def test_child_shards_are_read_after_their_parent(kinesis, new_stream):
     shards = [r["eventID"].split(":")[0] for e in handler.events for r in e["Records"]]
     assert shards[:20] == ["shardId-000000000000"] * 20 and len(set(shards)) == 3
     assert mapping.checkpoints.get("shardId-000000000000").finished
+
+
+def test_the_observer_is_told_each_start_batch_discard_and_failing_read(
+    kinesis, stream, moto_endpoint
+):
+    """What ``streaming run`` prints comes from these events; and a run that stops
+    while reading fails knows it (``failing_reads``), so it cannot look like success."""
+    from streaming.esm.events import Discarded, Invoked, ReadFailed, ReadRecovered, ShardStarted
+
+    put(kinesis, stream, numbered(6), keys="same")
+    seen = []
+    with FaultProxy(moto_endpoint) as proxy:
+        client = make_kinesis_client(proxy.url)
+        mapping = EventSourceMapping(
+            client,
+            stream,
+            Recorder(fails_on("r2")),
+            MappingConfig(
+                batch_size=3, max_retries=0, poll_interval_s=0.05, retry_base_delay_s=0.01
+            ),
+            observer=seen.append,
+        )
+        mapping.run(stop_when_idle_s=0.3)
+        assert mapping.failing_reads() == {}
+        proxy.refuse = True  # the endpoint goes away
+        mapping.run(stop_when_idle_s=0.3)
+        failing = mapping.failing_reads()
+        assert set(failing) == set(mapping.shards) and all(failing.values())
+        proxy.refuse = False
+        mapping.run(stop_when_idle_s=0.3)
+        assert mapping.failing_reads() == {}
+    starts = [e for e in seen if isinstance(e, ShardStarted)]
+    assert sorted(e.shard_id for e in starts) == sorted(mapping.shards)
+    assert all(e.resume_after is None and e.position == "TRIM_HORIZON" for e in starts)
+    invoked = [e for e in seen if isinstance(e, Invoked)]
+    assert [(e.records, e.outcome) for e in invoked] == [(3, "failed"), (3, "ok")]
+    assert invoked[0].error == "RuntimeError: poison" and invoked[0].retry_in_s is None
+    [discarded] = [e for e in seen if isinstance(e, Discarded)]
+    assert (discarded.records, discarded.condition) == (3, "RetryAttemptsExhausted")
+    assert any(isinstance(e, ReadFailed) for e in seen)
+    assert any(isinstance(e, ReadRecovered) for e in seen)
