@@ -7,7 +7,7 @@ from typing import TextIO
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": (
-        "streaming.training.train",
+        "streaming.tools.train",
         "train the model on TLC data and write models/",
     ),
     "demo": (
@@ -51,9 +51,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in {"-h", "--help"}:
+    if not argv:  # a mistake: the usage, on stderr
+        _usage(sys.stderr)
+        return 2
+    if argv[0] in {"-h", "--help"}:
         _usage(sys.stdout)
-        return 0 if argv else 2
+        return 0
     name = argv[0]
     if name not in COMMANDS:
         print(

@@ -17,9 +17,7 @@ Protocol (every figure lands in ``metadata.json``):
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import platform
 import sys
 import time
@@ -412,33 +410,3 @@ def write_model(
         f"({written['weights']['bytes'] / 1024:.0f} KiB, {metadata['training_seconds']} s)"
     )
     return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="streaming train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--out", type=Path, default=Path("models"))
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    args = parser.parse_args(argv)
-    metadata = train(args.data_dir, args.out, progress=not args.quiet)
-    print(
-        json.dumps(
-            {
-                k: metadata["metrics"][k]
-                for k in ("validation_rmse", "holdout_rmse", "baseline_validation_rmse")
-            }
-            | {
-                "version": metadata["version"],
-                "max_abs_diff_minutes": metadata["exactness"]["max_abs_diff_minutes"],
-            }
-        )
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

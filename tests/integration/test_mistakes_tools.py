@@ -147,6 +147,14 @@ MISTAKES: dict[str, Mistake] = {
     "demo: --shards 0": Mistake("demo --shards 0", ("--shards", "at least 1")),
     "demo: --rate 0": Mistake("demo --rate 0", ("--rate", "more than 0")),
     "demo: no TLC month in --data-dir": Mistake("demo --data-dir {tmp}", ("no tlc file",)),
+    # -- train
+    "train: no TLC months in --data-dir": Mistake(
+        "train --data-dir {tmp}", ("lacks the tlc months", "2021-01")
+    ),
+    "train: bad option": Mistake("train --epochs 5", ("unrecognized", "--epochs")),
+    # -- invoke
+    "invoke: nothing to invoke": Mistake("invoke", ("give a ride event",)),
+    "invoke: --event missing": Mistake("invoke --event {tmp}/none.json", ("cannot read",)),
     # -- the CLI itself
     "unknown command": Mistake("foo", ("unknown command", "foo")),
     "unknown option": Mistake("send --rides 5", ("unrecognized", "--rides")),
