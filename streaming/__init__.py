@@ -10,6 +10,7 @@ Where things are (dependencies point one way, down this list)::
     batch/       (home of) the scheduled batch job
     consumer/    the prediction function's hot path: what `lambda_function` imports
     model/       the model contract, loading and the numpy predictor
+    commandline/ what every command shares: one-line mistakes, plain help
 
 ``consumer`` imports only ``model``; ``model`` imports nothing else of
 ``streaming``. Each deployable function has its own entry module at the

@@ -332,22 +332,3 @@ def _checked_codes(codes: object, expected: int) -> list[str | None]:
         if code is not None and not isinstance(code, str):
             raise SenderContractError(f"a code is a {type(code).__name__}, not str or None")
     return list(codes)
-
-
-# -- the boto3 adapter ---------------------------------------------------------------
-
-#: Whole-call error codes that a later attempt may clear.
-_RETRYABLE_CALL_ERRORS = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "LimitExceededException",
-        "InternalFailure",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "KMSThrottlingException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)

@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from streaming.commandline.parser import CommandParser, positive_int
 from streaming.model import LoadedModel
-from streaming.serving.arguments import ServingParser, positive_int
 from streaming.serving.errors import ScoreError, report
 from streaming.serving.score_chunk import NOT_BAD_INPUT, NOT_JSON, schemas, score_rows
 from streaming.serving.score_inputs import JSON_LINES, Input, open_input
@@ -210,8 +210,8 @@ def _check_json_lines(source: Input, stats: ScoreStats, first_line: str | None, 
 # -- the command line ---------------------------------------------------------------------
 
 
-def parser() -> ServingParser:
-    p = ServingParser(PROG, DESCRIPTION)
+def parser() -> CommandParser:
+    p = CommandParser(PROG, DESCRIPTION)
     p.add_argument(
         "--input",
         required=True,

@@ -32,13 +32,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from streaming.commandline.parser import CommandParser, port_number, positive_int, seconds_up_to
 from streaming.consumer.decode import decode_payload
 from streaming.consumer.features import feature_matrix
 from streaming.consumer.observability import logger
 from streaming.consumer.records import InvalidEvent, Reason, RecordRef, Rejection, Ride
 from streaming.consumer.validate import as_ride_event, validate_event
 from streaming.model import LoadedModel
-from streaming.serving.arguments import ServingParser, port_number, positive_int, seconds_up_to
 from streaming.serving.errors import ServeError, report
 from streaming.serving.openapi import build_openapi
 from streaming.serving.server import GUNICORN_TIMEOUT, check_listen, gunicorn_options, run_gunicorn
@@ -286,8 +286,8 @@ on stderr and exit status 2, before anything starts.
 """
 
 
-def parser() -> ServingParser:
-    p = ServingParser(PROG, DESCRIPTION)
+def parser() -> CommandParser:
+    p = CommandParser(PROG, DESCRIPTION)
     p.add_argument(
         "--host",
         default="127.0.0.1",

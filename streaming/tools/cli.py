@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import importlib
 
-    from streaming.tools.errors import run_command
+    from streaming.commandline.errors import run_command
 
     module = importlib.import_module(COMMANDS[name][0])
     return run_command(name, module.main, argv[1:])

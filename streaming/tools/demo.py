@@ -33,16 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streaming.commandline.errors import CommandError, usage_error
+from streaming.commandline.parser import CommandParser, positive_float, positive_int
 from streaming.tools.common import (
     DATA_DIR_HELP,
-    CommandParser,
     import_project_module,
     load_tlc_trips,
-    positive_float,
-    positive_int,
     tlc_month_file,
 )
-from streaming.tools.errors import CommandError, usage_error
 
 if TYPE_CHECKING:
     from streaming.esm.runner import EventSourceMapping

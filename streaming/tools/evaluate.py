@@ -22,21 +22,20 @@ from typing import Any
 
 import numpy as np
 
+from streaming.commandline.errors import USAGE, CommandError
+from streaming.commandline.parser import CommandParser, positive_int
 from streaming.tools.common import (
     DATA_DIR,
     DATA_DIR_HELP,
     PROJECT_ROOT,
-    CommandParser,
     add_aws_options,
     existing_file,
     kinesis_client,
     load_tlc_trips,
     month_arg,
-    positive_int,
     tlc_month_file,
     where,
 )
-from streaming.tools.errors import USAGE, CommandError
 from streaming.tools.stream_io import require_stream
 
 #: live RMSE above the model card's unseen-month RMSE by this factor = drift

@@ -26,8 +26,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streaming.tools.common import PROJECT_ROOT, CommandParser
-from streaming.tools.errors import usage_error
+from streaming.commandline.errors import usage_error
+from streaming.commandline.parser import CommandParser
+from streaming.tools.common import PROJECT_ROOT
 
 
 def lambda_event(ride_events: list[bytes]) -> dict[str, Any]:

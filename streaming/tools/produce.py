@@ -22,22 +22,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from streaming.commandline.errors import CommandError, usage_error
+from streaming.commandline.parser import CommandParser, non_negative_float, positive_int
 from streaming.consumer.kinesis_limits import MAX_RECORDS_PER_CALL
 from streaming.consumer.kinesis_sender import kinesis_sender
 from streaming.consumer.publish import Entry, PublishOutcome, publish
 from streaming.tools.common import (
     DATA_DIR_HELP,
-    CommandParser,
     add_aws_options,
     kinesis_client,
     load_tlc_trips,
     month_arg,
-    non_negative_float,
-    positive_int,
     tlc_month_file,
     where,
 )
-from streaming.tools.errors import CommandError, usage_error
 from streaming.tools.stream_io import require_stream
 
 

@@ -32,13 +32,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from streaming.commandline.errors import CommandError, usage_error
+from streaming.commandline.parser import CommandParser
 from streaming.consumer import kpl
 from streaming.consumer.kinesis_sender import kinesis_sender
 from streaming.consumer.publish import Entry, publish
 from streaming.consumer.records import Reason
 from streaming.esm.reader import ShardReader, StartingPosition
 from streaming.tools.common import (
-    CommandParser,
     add_aws_options,
     import_from_cwd,
     kinesis_client,
@@ -46,7 +47,6 @@ from streaming.tools.common import (
     timestamp_arg,
     where,
 )
-from streaming.tools.errors import CommandError, usage_error
 from streaming.tools.stream_io import read_all, require_stream
 
 Transform = Callable[[bytes, dict[str, Any]], bytes | None]

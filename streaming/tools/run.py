@@ -29,6 +29,13 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
+from streaming.commandline.errors import CommandError, usage_error
+from streaming.commandline.parser import (
+    CommandParser,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from streaming.esm.checkpoints import CheckpointError, CheckpointStore
 from streaming.esm.destinations import describe, parse_destination
 from streaming.esm.events import (
@@ -52,16 +59,11 @@ from streaming.esm.runner import (
 )
 from streaming.tools.common import (
     PROJECT_ROOT,
-    CommandParser,
     add_aws_options,
     kinesis_client,
-    non_negative_float,
-    positive_float,
-    positive_int,
     session,
     timestamp_arg,
 )
-from streaming.tools.errors import CommandError, usage_error
 
 DESCRIPTION = """\
 Poll every shard of a Kinesis stream and invoke a handler in this process with

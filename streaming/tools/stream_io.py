@@ -38,7 +38,7 @@ def require_stream(client: Any, name: str, option: str, endpoint: str) -> str:
     endpoint that does not answer, or no credentials: those errors propagate
     to ``errors.describe``) stops it at once with the cause, rather than after
     a progress bar or in a retry loop. ``option`` names where the name came from."""
-    from streaming.tools.errors import CommandError
+    from streaming.commandline.errors import CommandError
 
     try:
         summary = client.describe_stream_summary(StreamName=name)

@@ -17,18 +17,11 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, TextIO
 
+from streaming.commandline.errors import CommandError, usage_error
+from streaming.commandline.parser import CommandParser, non_negative_float, positive_int
 from streaming.esm.follow import Follower
 from streaming.esm.reader import StartingPosition
-from streaming.tools.common import (
-    CommandParser,
-    add_aws_options,
-    kinesis_client,
-    non_negative_float,
-    positive_int,
-    timestamp_arg,
-    where,
-)
-from streaming.tools.errors import CommandError, usage_error
+from streaming.tools.common import add_aws_options, kinesis_client, timestamp_arg, where
 from streaming.tools.stream_io import require_stream
 
 

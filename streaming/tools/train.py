@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from streaming.tools.common import PROJECT_ROOT, CommandParser
-from streaming.tools.errors import usage_error
+from streaming.commandline.errors import usage_error
+from streaming.commandline.parser import CommandParser
+from streaming.tools.common import PROJECT_ROOT
 
 
 def build_parser() -> CommandParser:

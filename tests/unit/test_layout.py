@@ -19,13 +19,23 @@ PACKAGE = REPO / "streaming"
 #: package -> the packages of ``streaming`` it may import (besides itself).
 ALLOWED = {
     "model": set(),
+    "commandline": set(),
     "consumer": {"model"},
     "esm": {"consumer"},
-    "training": {"consumer", "model"},
-    "serving": {"consumer", "model"},
-    "monitoring": {"consumer", "model"},
-    "batch": {"consumer", "model"},
-    "tools": {"consumer", "model", "esm", "training", "serving", "monitoring", "batch"},
+    "training": {"consumer", "model", "commandline"},
+    "serving": {"consumer", "model", "commandline"},
+    "monitoring": {"consumer", "model", "commandline"},
+    "batch": {"consumer", "model", "commandline"},
+    "tools": {
+        "consumer",
+        "model",
+        "esm",
+        "training",
+        "serving",
+        "monitoring",
+        "batch",
+        "commandline",
+    },
 }
 
 

@@ -12,11 +12,12 @@ from types import SimpleNamespace
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from streaming.commandline.errors import run_command
+from streaming.commandline.parser import CommandParser, plain_text
 from streaming.consumer.records import Reason
 from streaming.esm.reader import StartingPosition
 from streaming.tools import demo, evaluate, produce, replay, tail
-from streaming.tools.common import CommandParser, plain_text, timestamp_arg
-from streaming.tools.errors import run_command
+from streaming.tools.common import timestamp_arg
 
 PARSERS = {
     "send": produce.build_parser,

@@ -1,9 +1,8 @@
 """Every command fails the same way: one line on stderr naming the problem and the fix,
 and a non-zero exit. ``-v`` / ``--verbose`` adds the traceback. No failure exits 0.
 
-Commands raise ``CommandError`` (or any exception carrying an ``exit_code``, such
-as ``serving.score.ScoreError``: the packages below ``tools`` cannot import this
-module) with a message that says what went wrong and what to do. Errors from
+Commands raise ``CommandError`` (``serving``'s ``ScoreError`` and ``ServeError``
+are ones) with a message that says what went wrong and what to do. Errors from
 boto3 that every command meets (no region, no credentials, an endpoint that does
 not answer, a stream that does not exist) are translated here once. Anything
 else is a bug or an unforeseen failure: it still gets one line, naming the
@@ -63,11 +62,11 @@ def describe(exc: BaseException) -> tuple[str, int]:
     """(one-line message, exit code) for any exception."""
     code = getattr(exc, "exit_code", None)
     if isinstance(code, int) and code != 0:
-        return _one_line(str(exc)), code
+        return one_line(str(exc)), code
     aws = _aws_message(exc)
     if aws is not None:
         return aws, FAILURE
-    text = _one_line(f"{type(exc).__name__}: {exc}")
+    text = one_line(f"{type(exc).__name__}: {exc}")
     return f"unexpected error {text} (run with -v for the traceback)", FAILURE
 
 
@@ -87,7 +86,7 @@ def _aws_message(exc: BaseException) -> str | None:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         error = response.get("Error") or {}
-        code, text = error.get("Code", ""), _one_line(str(error.get("Message", "")))
+        code, text = error.get("Code", ""), one_line(str(error.get("Message", "")))
         if code == "ResourceNotFoundException":
             return f"{text or 'not found'}: create it first, or check the name and --endpoint-url"
         if code in ("UnrecognizedClientException", "InvalidSignatureException"):
@@ -97,9 +96,20 @@ def _aws_message(exc: BaseException) -> str | None:
     return None
 
 
-def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(text.split())
+def one_line(value: Any, limit: int = 500) -> str:
+    """``value`` as text on one line, at most ``limit`` characters."""
+    line = " ".join(str(value).split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def report(prog: str, exc: BaseException, verbose: bool) -> int:
+    """Print ``exc`` as the command's one line (after its traceback if ``verbose``), for a
+    command run on its own rather than through ``run_command``; -> the exit status."""
+    message, code = describe(exc)
+    if verbose:
+        traceback.print_exception(exc)
+    print(f"{prog}: {message}", file=sys.stderr)
+    return code
 
 
 def _exit_code(code: Any) -> int:
