@@ -18,6 +18,7 @@ import pytest
 from streaming.training import tlc
 from tests.conftest import DATA
 from tests.support.anywhere import (
+    assert_one_line_failure,
     closed_port_url,
     emulator_env,
     no_credentials_env,
@@ -188,14 +189,7 @@ def test_a_mistake_is_one_line_naming_it(name, scratch, moto_endpoint, new_strea
         else emulator_env(moto_endpoint)
     )
     proc = run_anywhere(*args, cwd=scratch, env=env, timeout=120)
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode != 0, f"{name}: exit 0; stdout {proc.stdout[-500:]!r}"
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert len(lines) == 1, f"{name}: {len(lines)} lines on stderr:\n{proc.stderr}"
-    line = lines[0].lower()
-    assert line.startswith("streaming"), line
-    missing = [word for word in mistake.says if word not in line]
-    assert not missing, f"{name}: {missing} not in {lines[0]!r}"
+    assert_one_line_failure(name, proc, "streaming", list(mistake.says))
 
 
 def test_verbose_shows_the_traceback(scratch, moto_endpoint):

@@ -76,3 +76,20 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def assert_one_line_failure(
+    name: str, proc: subprocess.CompletedProcess, prefix: str, says: list[str]
+) -> str:
+    """The rule of every command's mistakes: a non-zero exit, exactly one line on stderr
+    that starts with ``prefix`` and contains each of ``says`` (lower case), no traceback.
+    Returns the line."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0, f"{name}: exit 0; stdout {proc.stdout[-500:]!r}"
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1, f"{name}: {len(lines)} lines on stderr:\n{proc.stderr}"
+    line = lines[0].lower()
+    assert line.startswith(prefix), line
+    missing = [word for word in says if word.lower() not in line]
+    assert not missing, f"{name}: {missing} not in {lines[0]!r}"
+    return lines[0]

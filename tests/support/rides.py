@@ -41,3 +41,25 @@ def course_ride(**changes: Any) -> dict[str, Any]:
         else:
             event["ride"][key] = value
     return event
+
+
+def tlc_file(path: Any, n: int = 20, row_group_size: int | None = None) -> Any:
+    """A small, valid TLC trip file of ``n`` rides (parquet, naive New York pickups)."""
+    from datetime import datetime, timedelta
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "lpep_pickup_datetime": pa.array(
+                [datetime(2023, 2, 1, 8) + timedelta(minutes=7 * i) for i in range(n)],
+                pa.timestamp("us"),
+            ),
+            "PULocationID": pa.array([74 + i % 30 for i in range(n)], pa.int64()),
+            "DOLocationID": pa.array([75 + i % 20 for i in range(n)], pa.int64()),
+            "trip_distance": pa.array([1.0 + i / 10 for i in range(n)]),
+        }
+    )
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return path

@@ -13,7 +13,7 @@ import pytest
 
 from streaming.serving.score import ScoreError, check_targets, main, score
 from tests.conftest import DATA
-from tests.support.rides import ride_bytes
+from tests.support.rides import ride_bytes, tlc_file
 
 
 @pytest.mark.slow  # reads a whole month
@@ -88,24 +88,7 @@ def test_json_lines_with_bad_lines(shipped_model, tmp_path, capsys):
 
 
 def _tlc_file(path, n=20):
-    from datetime import datetime, timedelta
-
-    pq.write_table(
-        pa.table(
-            {
-                "lpep_pickup_datetime": pa.array(
-                    [datetime(2023, 2, 1, 8) + timedelta(minutes=7 * i) for i in range(n)],
-                    pa.timestamp("us"),
-                ),
-                "PULocationID": pa.array([74 + i % 30 for i in range(n)], pa.int64()),
-                "DOLocationID": pa.array([75 + i % 20 for i in range(n)], pa.int64()),
-                "trip_distance": pa.array([1.0 + i / 10 for i in range(n)]),
-            }
-        ),
-        path,
-        row_group_size=max(1, n // 2),
-    )
-    return path
+    return tlc_file(path, n, row_group_size=max(1, n // 2))
 
 
 def _one_error_line(capsys):

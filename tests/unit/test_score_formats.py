@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import ClassVar
 
 import pandas as pd
@@ -29,6 +29,7 @@ from streaming.serving.score_inputs import input_format
 from streaming.serving.score_outputs import default_rejected, output_format
 from streaming.serving.serve import PredictionApp
 from tests.conftest import COURSE_RIDE, make_record
+from tests.support.rides import tlc_file
 
 #: the run's start, for rides without a pickup time
 INVOKED = 1_675_257_300.0
@@ -36,20 +37,7 @@ COURSE_BODY = dict(COURSE_RIDE["ride"])  # the course web service's flat body
 
 
 def _tlc(path, n=30):
-    pq.write_table(
-        pa.table(
-            {
-                "lpep_pickup_datetime": pa.array(
-                    [datetime(2023, 2, 1, 8) + timedelta(minutes=7 * i) for i in range(n)],
-                    pa.timestamp("us"),
-                ),
-                "PULocationID": pa.array([74 + i % 30 for i in range(n)], pa.int64()),
-                "DOLocationID": pa.array([75 + i % 20 for i in range(n)], pa.int64()),
-                "trip_distance": pa.array([1.0 + i / 10 for i in range(n)]),
-            }
-        ),
-        path,
-    )
+    tlc_file(path, n)
     return path
 
 
