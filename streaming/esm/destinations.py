@@ -7,6 +7,22 @@ invocation", Lambda docs, *Retain discarded batch records for a Kinesis Data
 Streams event source*); a Kinesis stream is not a valid destination. The
 records stay in the stream and can be re-read by sequence number while
 retention lasts. Locally, a JSON-lines file is accepted too, for the demo.
+
+* S3: "For Amazon S3 destinations, Lambda also sends the entire invocation
+  record along with the metadata ... the ``payload`` field contains the
+  original invocation record as an escaped JSON string."
+* SNS: "Amazon SNS destinations have a message size limit of 256 KB. If the
+  combined size of the function request and response payload exceeds the
+  limit, Lambda will drop the payload when sending OnFailure event to the
+  destination" (API reference, *OnFailure*): a record over 256 KB is sent
+  without ``responseContext.errorMessage``, the only part of ours that
+  carries the function's response.
+
+Where ours differs from AWS's on purpose: ``responseContext.errorMessage``
+is a local addition (AWS's record has no error text; locally the function's
+error is what one needs to fix the cause). Records discarded before any
+invocation (too old) carry no ``responseContext``, as in AWS's own recorded
+examples.
 """
 
 from __future__ import annotations
@@ -19,6 +35,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+#: "Amazon SNS destinations have a message size limit of 256 KB."
+SNS_MAX_BYTES = 256 * 1024
 
 RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
@@ -37,8 +56,10 @@ class Failure:
     function_error: str | None = None  # "Unhandled" when the function raised
     error_message: str | None = None  # local addition: what went wrong
 
-    def payload(self) -> dict[str, Any]:
-        """The invocation record Lambda sends (its documented shape)."""
+    def payload(self, max_error: int | None = None) -> dict[str, Any]:
+        """The invocation record Lambda sends (its documented shape); the local
+        ``errorMessage`` cut to ``max_error`` characters (default ``MAX_ERROR_MESSAGE``;
+        SNS passes ``0``: no cut, its own 256 KB rule applies)."""
         first, last = self.records[0], self.records[-1]
         out: dict[str, Any] = {
             "requestContext": {
@@ -63,10 +84,30 @@ class Failure:
             response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
             if self.function_error:
                 response["functionError"] = self.function_error
-            if self.error_message:
-                response["errorMessage"] = self.error_message
+            if self.error_message:  # bounded: a function's error text can be any size
+                response["errorMessage"] = _bounded(self.error_message, max_error)
             out["responseContext"] = response
         return out
+
+    def invocation_record(self) -> dict[str, Any]:
+        """The whole event the function was invoked with (S3's ``payload``)."""
+        from streaming.esm.lambda_event import lambda_event
+
+        region = self.function_arn.split(":")[3] if self.function_arn.count(":") >= 3 else ""
+        return lambda_event(
+            self.records, shard_id=self.shard_id, stream_arn=self.stream_arn, region=region
+        )
+
+
+#: the most of an error message a failure record carries
+MAX_ERROR_MESSAGE = 4096
+
+
+def _bounded(text: str, limit: int | None) -> str:
+    limit = MAX_ERROR_MESSAGE if limit is None else limit
+    if not limit or len(text) <= limit:
+        return text
+    return text[:limit] + f"... ({len(text) - limit} more characters)"
 
 
 def _iso(moment: Any) -> str:
@@ -118,7 +159,20 @@ class SnsTopic:
         self.topic_arn = topic_arn
 
     def send(self, failure: Failure) -> None:
-        self.client.publish(TopicArn=self.topic_arn, Message=json.dumps(failure.payload()))
+        message = sns_message(failure.payload(max_error=0))
+        self.client.publish(TopicArn=self.topic_arn, Message=message)
+
+
+def sns_message(payload: dict[str, Any]) -> str:
+    """The record as SNS takes it: over 256 KB, the response part is dropped."""
+    message = json.dumps(payload)
+    if len(message.encode("utf-8")) <= SNS_MAX_BYTES:
+        return message
+    slim = {**payload, "responseContext": dict(payload.get("responseContext") or {})}
+    slim["responseContext"].pop("errorMessage", None)
+    if not slim["responseContext"]:
+        del slim["responseContext"]
+    return json.dumps(slim)
 
 
 class S3Bucket:
@@ -135,9 +189,9 @@ class S3Bucket:
             f"aws/lambda/{self.mapping_id}/{failure.shard_id}/{now:%Y/%m/%d}/"
             f"{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
         )
-        self.client.put_object(
-            Bucket=self.bucket, Key=key, Body=json.dumps(failure.payload()).encode()
-        )
+        record = failure.payload()
+        record["payload"] = json.dumps(failure.invocation_record())  # an escaped JSON string
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(record).encode())
 
 
 def parse_destination(

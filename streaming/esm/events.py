@@ -1,9 +1,10 @@
 """What the local event source mapping tells its observer, as it happens.
 
 ``EventSourceMapping(observer=...)`` calls the observer with one of these for
-every shard it starts, every invocation, every discarded batch and every read
-that fails, so a front end (``streaming run``) can show the run as it goes
-without parsing logs. The observer runs on the mapping's thread: it must be quick.
+every shard it starts, every invocation, every discarded batch, every read
+that fails, and records filtered out or throttled, so a front end
+(``streaming run``) can show the run as it goes without parsing logs. The
+observer runs on the mapping's thread: it must be quick.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ class Invoked:
     retry_in_s: float | None = None
     #: the failed batch is split in two, each half tried (BisectBatchOnFunctionError)
     split: bool = False
+    #: the shard's lane (ParallelizationFactor > 1: which of its concurrent batches)
+    lane: int = 0
+    #: IteratorAge as Lambda reports it: the age of the batch's last record when the
+    #: batch was sent to the function (milliseconds)
+    iterator_age_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,28 @@ class Discarded:
     message: str
     #: where the batch's metadata went (``None``: no on-failure destination)
     destination: str | None
+
+
+@dataclass(frozen=True)
+class FilteredOut:
+    """Records of one read that matched no filter: dropped and checkpointed past."""
+
+    shard_id: str
+    records: int
+    #: how many records the read returned
+    polled: int
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """A batch not invoked: the function's reserved concurrency was in use (an error
+    before invocation: retried whatever MaximumRetryAttempts says)."""
+
+    shard_id: str
+    records: int
+    reserved_concurrency: int
+    retry_in_s: float
+    lane: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,4 +117,13 @@ class ReadRecovered:
     shard_id: str | None
 
 
-RunEvent = ShardStarted | ShardFinished | Invoked | Discarded | ReadFailed | ReadRecovered
+RunEvent = (
+    ShardStarted
+    | ShardFinished
+    | Invoked
+    | Discarded
+    | FilteredOut
+    | Throttled
+    | ReadFailed
+    | ReadRecovered
+)

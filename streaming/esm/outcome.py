@@ -48,12 +48,15 @@ Outcome = Success | PartialFailure | BatchFailure
 
 def classify(
     response: Any,
-    error: BaseException | None,
+    error: BaseException | str | None,
     sequence_numbers: Sequence[str],
     *,
     report_batch_item_failures: bool,
 ) -> Outcome:
-    """Map one invocation's response (or error) to the batch's outcome."""
+    """Map one invocation's response (or error: an exception, or "Type: message" as an
+    invoker reports it) to the batch's outcome."""
+    if isinstance(error, str):
+        return BatchFailure(error)
     if error is not None:
         return BatchFailure(f"{type(error).__name__}: {error}")
     if not report_batch_item_failures or not isinstance(response, dict):

@@ -1,7 +1,8 @@
 """The local event source mapping: poll every shard, invoke the handler, as Lambda does.
 
 Behaviour, with the Lambda documentation it follows (*Using Lambda with
-Kinesis*, *Retain discarded batch records*, *partial batch response*):
+Kinesis*, *Retain discarded batch records*, *partial batch response*,
+*Filtering*, *Tumbling windows*; the table is ``docs/esm-parity.md``):
 
 * "Lambda polls each shard in your Kinesis stream for records at a base rate
   of once per second. When more records are available, Lambda keeps
@@ -10,40 +11,46 @@ Kinesis*, *Retain discarded batch records*, *partial batch response*):
   followed by another at once.
 * "Each batch contains records from a single shard/data stream", in order; at
   most ``batch_size`` records and Lambda's 6 MB invocation payload.
-* "MaximumBatchingWindowInSeconds: the maximum amount of time to gather records
-  before invoking the function": with a window, records are gathered until the
-  batch is full or the window has passed since the first one.
+* "MaximumBatchingWindowInSeconds": records are gathered until the batch is
+  full, the payload reaches 6 MB, or the window has passed since the first one.
+* ParallelizationFactor: up to 10 batches of a shard at once, in-order per
+  partition key (``lanes.py``); the checkpoint is the last record before the
+  first unfinished one.
+* FilterCriteria: records that match no filter are dropped and checkpointed
+  past, never invoked (``filtering.py``).
 * "If the function ... returns an error, Lambda retries until the records
   expire, exceed the maximum age, or reach the configured retry quota"; then
   it "discards the records and continues processing batches from the stream",
-  sending the batch's metadata to the on-failure destination.
+  sending the batch's metadata to the on-failure destination. An error
+  *before* invocation (here: a throttle past the reserved concurrency) is
+  retried whatever the quota says, until the records exceed the maximum age.
 * "BisectBatchOnFunctionError splits a failed batch into two smaller batches
   ... Splitting batches doesn't consume the retry quota."
 * With ReportBatchItemFailures, "Lambda retries the batch starting from the
   lowest sequence number reported" (see ``outcome.py``).
-* Records older than MaximumRecordAgeInSeconds are discarded ("Discard
-  records older than the specified age").
+* Records older than MaximumRecordAgeInSeconds are discarded.
 
-One invocation at a time, in this process (the handler is imported here, as
-Lambda imports it in its sandbox). Per-shard checkpoints are persisted, so a
-restarted runner resumes after the last finished batch; they belong to one
-stream, named by its ARN and creation time (``checkpoints.py``). What happens
-is told to an ``observer`` as it happens (``events.py``).
+Invocations go through an ``Invoker`` (``invoker.py``): in this thread, one at
+a time, or in worker processes, one execution environment each. Per-shard
+checkpoints are persisted, so a restarted runner resumes after the last
+finished record; they belong to one stream, named by its ARN and creation time
+(``checkpoints.py``). What happens is told to an ``observer`` as it happens
+(``events.py``).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streaming.consumer.lambda_context import LocalContext
 from streaming.esm.checkpoints import CheckpointStore, creation_key
+from streaming.esm.config import MAX_BATCH_SIZE, MappingConfig
 from streaming.esm.destinations import (
     RECORD_AGE_EXCEEDED,
     RETRY_ATTEMPTS_EXHAUSTED,
@@ -53,16 +60,34 @@ from streaming.esm.destinations import (
 )
 from streaming.esm.events import (
     Discarded,
+    FilteredOut,
     Invoked,
     ReadFailed,
     ReadRecovered,
     RunEvent,
     ShardFinished,
     ShardStarted,
+    Throttled,
 )
+from streaming.esm.handlers import Handler, HandlerError, load_handler, parse_handler
+from streaming.esm.invoker import ContextSpec, InlineInvoker, Invocation, Invoker
 from streaming.esm.lambda_event import lambda_record
+from streaming.esm.lanes import Batch, Lane, Progress, lane_of
 from streaming.esm.outcome import BatchFailure, PartialFailure, Success, classify
 from streaming.esm.reader import ShardReader, StartingPosition, list_shards, ready_shards
+from streaming.esm.stats import RunStats
+from streaming.esm.windows import WindowTracker
+
+__all__ = [
+    "MAX_BATCH_SIZE",
+    "EventSourceMapping",
+    "Handler",
+    "HandlerError",
+    "MappingConfig",
+    "RunStats",
+    "load_handler",
+    "parse_handler",
+]
 
 LOG = logging.getLogger(__name__)
 
@@ -70,110 +95,72 @@ LOG = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 #: Bytes a record adds to the event beyond its base64 data (field names, ids).
 RECORD_OVERHEAD_BYTES = 512
-MAX_BATCH_SIZE = 10_000
 
-Handler = Callable[[dict[str, Any], Any], Any]
 Observer = Callable[[RunEvent], None]
 OUTCOME_NAMES = {Success: "ok", PartialFailure: "partial", BatchFailure: "failed"}
 
 
-@dataclass(frozen=True)
-class MappingConfig:
-    """The event source mapping's settings (names as in CreateEventSourceMapping)."""
-
-    batch_size: int = 100
-    batching_window_s: float = 0.0
-    starting_position: StartingPosition = field(default_factory=StartingPosition)
-    max_retries: int = -1  # -1: until the record expires (AWS default)
-    max_record_age_s: float = -1  # -1: no limit (AWS default)
-    bisect_on_error: bool = False
-    #: AWS default is off; on here because this project's handler relies on it.
-    report_batch_item_failures: bool = True
-    timeout_s: float = 60.0
-    function_name: str = "ride-duration-prediction-local"
-    region: str = "us-east-1"
-    poll_interval_s: float = 1.0
-    retry_base_delay_s: float = 0.5
-    retry_max_delay_s: float = 8.0
-    #: how often to look for new (child) shards
-    shard_refresh_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
-            raise ValueError(f"batch size must be 1-{MAX_BATCH_SIZE}, got {self.batch_size}")
-        if not 0 <= self.batching_window_s <= 300:
-            raise ValueError("batching window must be 0-300 s")
-        if self.max_retries < -1 or self.max_retries > 10_000:
-            raise ValueError("max retries must be -1 (infinite) or 0-10000")
-        if self.max_record_age_s != -1 and not 0 < self.max_record_age_s <= 604_800:
-            raise ValueError("max record age must be -1 (infinite) or up to 604800 s")
-        if self.timeout_s <= 0:
-            raise ValueError("timeout must be positive")
-        if self.poll_interval_s <= 0:
-            raise ValueError("poll interval must be positive")
-
-    @property
-    def function_arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:000000000000:function:{self.function_name}"
+def event_bytes(record: dict[str, Any]) -> int:
+    """What one record adds to the invocation payload (its data goes as base64)."""
+    return len(record["Data"]) * 4 // 3 + RECORD_OVERHEAD_BYTES
 
 
 @dataclass
-class Batch:
-    records: list[dict[str, Any]]
-    retries: int = 0
-    invokes: int = 0
-    not_before: float = 0.0
+class InFlight:
+    """A lane's batch being invoked."""
+
+    batch: Batch
+    future: concurrent.futures.Future[Invocation]
+    iterator_age_ms: float
 
 
 @dataclass
 class ShardState:
     shard_id: str
     reader: ShardReader
-    buffer: list[dict[str, Any]] = field(default_factory=list)
-    buffer_since: float | None = None
-    work: deque[Batch] = field(default_factory=deque)
+    lanes: list[Lane]
+    progress: Progress = field(default_factory=Progress)
     next_poll: float = 0.0
     millis_behind: int = 0
     #: why the last GetRecords failed (``None``: it did not)
     read_error: str | None = None
+    windows: WindowTracker | None = None
 
+    @property
+    def buffer(self) -> list[dict[str, Any]]:
+        """Records read but not yet cut into a batch, over every lane."""
+        return [r for lane in self.lanes for r in lane.buffer]
 
-@dataclass
-class RunStats:
-    invocations: int = 0
-    records_invoked: int = 0  # records delivered, re-deliveries included
-    records_done: int = 0  # records whose batch finished successfully
-    partial_failures: int = 0
-    function_errors: int = 0
-    bisections: int = 0
-    discarded_records: int = 0
-    discarded_batches: int = 0
-    #: discarded records by condition (RetryAttemptsExhausted, RecordAgeExceeded)
-    discarded_by_condition: dict[str, int] = field(default_factory=dict)
-    get_records_calls: int = 0
-    read_errors: int = 0
-    shards_finished: int = 0
+    def busy(self) -> bool:
+        return any(lane.busy() for lane in self.lanes) or bool(
+            self.windows and self.windows.pending()
+        )
 
 
 class EventSourceMapping:
-    """Polls one stream's shards and invokes ``handler`` with Lambda-shaped events."""
+    """Polls one stream's shards and invokes the function with Lambda-shaped events.
+
+    ``handler`` is called in this thread (``InlineInvoker``) unless an ``invoker``
+    is given (``ProcessInvoker``: concurrent lanes in worker processes)."""
 
     def __init__(
         self,
         client: Any,
         stream: str,
-        handler: Handler,
+        handler: Handler | None = None,
         config: MappingConfig | None = None,
         *,
+        invoker: Invoker | None = None,
         checkpoints: CheckpointStore | None = None,
         destination: Destination | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         observer: Observer | None = None,
     ) -> None:
+        if invoker is None and handler is None:
+            raise ValueError("give a handler or an invoker")
         self.client = client
         self.stream = stream
-        self.handler = handler
         self.config = config or MappingConfig()
         summary = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
         self.stream_arn: str = summary["StreamARN"]
@@ -185,6 +172,7 @@ class EventSourceMapping:
         self.destination = destination
         self.clock = clock
         self.wall_clock = wall_clock
+        self.invoker: Invoker = invoker or InlineInvoker(handler, clock)  # type: ignore[arg-type]
         self.observer = observer
         self.stats = RunStats()
         self.shards: dict[str, ShardState] = {}
@@ -192,6 +180,9 @@ class EventSourceMapping:
         #: why the last ListShards failed (``None``: it did not)
         self.list_error: str | None = None
         self._announced: set[str] = set()
+        self._context = ContextSpec(
+            self.config.function_name, self.config.timeout_s, self.config.region
+        )
 
     # -- shards ----------------------------------------------------------------
 
@@ -215,7 +206,11 @@ class EventSourceMapping:
         start = StartingPosition() if is_child else self.config.starting_position
         checkpoint = self.checkpoints.get(shard_id).sequence_number
         reader = ShardReader(self.client, self.stream, shard_id, start, checkpoint)
-        self.shards[shard_id] = ShardState(shard_id, reader)
+        lanes = [Lane(i) for i in range(self.config.parallelization_factor)]
+        windows = (
+            WindowTracker(self.config.tumbling_window_s) if self.config.tumbling_window_s else None
+        )
+        self.shards[shard_id] = ShardState(shard_id, reader, lanes, windows=windows)
         self._announced.add(shard_id)
         position = start.kind
         if start.timestamp is not None:
@@ -241,7 +236,8 @@ class EventSourceMapping:
     def run(
         self, stop: threading.Event | None = None, stop_when_idle_s: float | None = None
     ) -> RunStats:
-        """Run until ``stop`` is set (or every shard has been idle ``stop_when_idle_s``)."""
+        """Run until ``stop`` is set (or every shard has been idle ``stop_when_idle_s``).
+        Invocations in flight when it stops are waited for and their outcome kept."""
         stop = stop or threading.Event()
         idle_since: float | None = None
         while not stop.is_set():
@@ -250,17 +246,48 @@ class EventSourceMapping:
             if busy or self.pending():
                 idle_since = None
                 if not busy:
-                    stop.wait(max(0.0, min(self._next_wakeup() - now, 0.25)))
+                    self._wait(stop, now)
                 continue
             idle_since = idle_since if idle_since is not None else now
             if stop_when_idle_s is not None and now - idle_since >= stop_when_idle_s:
                 break
-            stop.wait(max(0.0, min(self._next_wakeup() - now, 0.25)))
+            self._wait(stop, now)
+        self.drain()
         return self.stats
 
+    def _wait(self, stop: threading.Event, now: float) -> None:
+        timeout = max(0.0, min(self._next_wakeup() - now, 0.25))
+        flights = [f.future for f in self._flights()]
+        if flights:
+            concurrent.futures.wait(
+                flights, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+        else:
+            stop.wait(timeout)
+
+    def drain(self) -> None:
+        """Wait for every invocation in flight and apply its outcome (on stop)."""
+        for state in list(self.shards.values()):
+            for lane in state.lanes:
+                if lane.in_flight is not None:
+                    lane.in_flight.future.result()
+                    self._complete(state, lane)
+
+    def close(self) -> None:
+        """Stop the invoker's workers (after ``run``)."""
+        self.invoker.close()
+
+    def _flights(self) -> list[InFlight]:
+        return [
+            lane.in_flight
+            for state in self.shards.values()
+            for lane in state.lanes
+            if lane.in_flight is not None
+        ]
+
     def pending(self) -> bool:
-        """Records read but not yet finished (buffered, or a batch awaiting a retry)."""
-        return any(s.work or s.buffer for s in self.shards.values())
+        """Records read but not yet finished (buffered, queued, being invoked)."""
+        return any(s.busy() for s in self.shards.values())
 
     def step(self) -> bool:
         """Do whatever is due on each shard; True if anything happened."""
@@ -288,38 +315,62 @@ class EventSourceMapping:
     def _next_wakeup(self) -> float:
         times = [self._next_refresh]
         for s in self.shards.values():
-            if s.work:
-                times.append(s.work[0].not_before)
-            elif s.buffer and s.buffer_since is not None:
-                times.append(s.buffer_since + self.config.batching_window_s)
-            else:
+            for lane in s.lanes:
+                if lane.in_flight is not None:
+                    continue
+                if lane.work:
+                    times.append(lane.work[0].not_before)
+                elif lane.buffer and lane.buffer_since is not None:
+                    times.append(lane.buffer_since + self.config.batching_window_s)
+            if s.windows is not None:
+                times.extend(s.windows.wakeups(self.wall_clock(), self.clock()))
+            if self._wants_records(s):
                 times.append(s.next_poll)
         return min(times)
 
     def _step_shard(self, state: ShardState) -> bool:
-        now = self.clock()
-        if state.work:
-            if now < state.work[0].not_before:
-                return False
-            self._process(state, state.work[0])
-            return True
-        if state.buffer and self._batch_ready(state, now):
-            state.work.append(Batch(self._cut_batch(state)))
-            return True
+        busy = False
+        for lane in state.lanes:
+            busy |= self._step_lane(state, lane)
+        if state.windows is not None:
+            busy |= self._step_windows(state)
+        if self._wants_records(state):
+            if self.clock() >= state.next_poll:
+                busy |= self._read(state, self.clock())
+        elif state.reader.closed and not state.busy():
+            self._finish(state)
+        return busy
+
+    def _wants_records(self, state: ShardState) -> bool:
+        """Read more while the lanes hold less than a batch each (memory stays bounded)."""
         if state.reader.closed:
-            if not state.buffer:
-                self._finish(state)
             return False
-        if now < state.next_poll:
-            return False
-        return self._read(state, now)
+        buffered = sum(len(lane.buffer) for lane in state.lanes)
+        return buffered < self.config.batch_size * len(state.lanes)
+
+    def _step_lane(self, state: ShardState, lane: Lane) -> bool:
+        now = self.clock()
+        if lane.in_flight is not None:
+            if not lane.in_flight.future.done():
+                return False
+            self._complete(state, lane)
+            return True
+        if lane.work:
+            if now < lane.work[0].not_before:
+                return False
+            self._start(state, lane, lane.work[0])
+            return True
+        if lane.buffer and self._batch_ready(state, lane, now):
+            lane.work.append(Batch(self._cut_batch(state, lane)))
+            return True
+        return False
 
     def _read(self, state: ShardState, now: float) -> bool:
-        """One GetRecords into the shard's buffer; True if it returned records."""
-        want = self.config.batch_size - len(state.buffer)
+        """One GetRecords into the shard's lanes; True if it returned records."""
+        want = self.config.batch_size * len(state.lanes) - len(state.buffer)
         self.stats.get_records_calls += 1
         try:
-            result = state.reader.read(limit=max(1, want))
+            result = state.reader.read(limit=max(1, min(want, 10_000)))
         except Exception as exc:  # throttled, expired again, unreachable: try later
             self.stats.read_errors += 1
             retry_in = self.config.poll_interval_s
@@ -334,34 +385,67 @@ class EventSourceMapping:
             state.read_error = None
             self._tell(ReadRecovered(state.shard_id))
         state.millis_behind = result.millis_behind
-        if result.records:
-            if not state.buffer:
-                state.buffer_since = now
-            state.buffer.extend(result.records)
-            state.next_poll = now  # more may be waiting: read again at once
-        else:
-            state.next_poll = now + self.config.poll_interval_s
+        if state.windows is not None:
+            state.windows.read_at(self.wall_clock(), closed=result.closed)
+        state.next_poll = now if result.records else now + self.config.poll_interval_s
+        self._take(state, result.records, now)
         return bool(result.records)
 
-    def _batch_ready(self, state: ShardState, now: float) -> bool:
-        if len(state.buffer) >= self.config.batch_size or state.reader.closed:
-            return True
-        if self.config.batching_window_s <= 0:
-            return True  # no window: invoke as soon as records are available
-        since = state.buffer_since if state.buffer_since is not None else now
-        return now - since >= self.config.batching_window_s
+    def _take(self, state: ShardState, records: list[dict[str, Any]], now: float) -> None:
+        """Records read: filtered (dropped ones finish at once), then spread over the lanes."""
+        if not records:
+            return
+        self.stats.polled_events += len(records)
+        state.progress.read(records)
+        kept = self._filter(state, records)
+        for record in kept:
+            lane = state.lanes[lane_of(record["PartitionKey"], len(state.lanes))]
+            if not lane.buffer:
+                lane.buffer_since = now
+            lane.buffer.append(record)
+            lane.buffer_bytes += event_bytes(record)
 
-    def _cut_batch(self, state: ShardState) -> list[dict[str, Any]]:
+    def _filter(self, state: ShardState, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        criteria = self.config.filter_criteria
+        if criteria is None:
+            return records
+        kept: list[dict[str, Any]] = []
+        dropped: list[dict[str, Any]] = []
+        for record in records:
+            (kept if criteria.matches(record) else dropped).append(record)
+        if dropped:  # never invoked, never dead-lettered: checkpointed past
+            self.stats.filtered_out_events += len(dropped)
+            state.progress.finish(dropped)
+            self._advance(state)
+            self._tell(FilteredOut(state.shard_id, len(dropped), len(records)))
+        return kept
+
+    def _batch_ready(self, state: ShardState, lane: Lane, now: float) -> bool:
+        cfg = self.config
+        if len(lane.buffer) >= cfg.batch_size or lane.buffer_bytes >= MAX_PAYLOAD_BYTES:
+            return True  # full: by count, or by Lambda's 6 MB payload
+        if state.reader.closed or cfg.batching_window_s <= 0:
+            return True  # no window: invoke as soon as records are available
+        if state.windows is not None and state.windows.must_cut(lane.buffer, self.wall_clock()):
+            return True
+        since = lane.buffer_since if lane.buffer_since is not None else now
+        return now - since >= cfg.batching_window_s
+
+    def _cut_batch(self, state: ShardState, lane: Lane) -> list[dict[str, Any]]:
         size = 0
         count = 0
-        for record in state.buffer[: self.config.batch_size]:
-            record_size = len(record["Data"]) * 4 // 3 + RECORD_OVERHEAD_BYTES
+        limit = self.config.batch_size
+        if state.windows is not None:  # a batch never spans two tumbling windows
+            limit = min(limit, state.windows.same_window_prefix(lane.buffer))
+        for record in lane.buffer[:limit]:
+            record_size = event_bytes(record)
             if count and size + record_size > MAX_PAYLOAD_BYTES:
                 break
             size += record_size
             count += 1
-        batch, state.buffer = state.buffer[:count], state.buffer[count:]
-        state.buffer_since = self.clock() if state.buffer else None
+        batch, lane.buffer = lane.buffer[:count], lane.buffer[count:]
+        lane.buffer_bytes -= size
+        lane.buffer_since = self.clock() if lane.buffer else None
         return batch
 
     def _finish(self, state: ShardState) -> None:
@@ -374,29 +458,85 @@ class EventSourceMapping:
 
     # -- one batch ---------------------------------------------------------------
 
-    def _process(self, state: ShardState, batch: Batch) -> None:
-        if self._discard_expired(state, batch):
+    def _start(self, state: ShardState, lane: Lane, batch: Batch) -> None:
+        """Invoke the lane's next batch - unless its records are too old, or the
+        function is throttled (an error before invocation)."""
+        final = state.windows.before(batch) if state.windows is not None else None
+        if final is not None:  # the open window closes before a later one starts
+            lane.work.appendleft(final)
+            batch = final
+        if self._discard_expired(state, lane, batch):
             return
-        response, error, duration_s = self._invoke(state, batch)
+        if self._throttled(state, lane, batch):
+            return
+        event = self._event(state, batch)
+        age_ms = 0.0
+        if batch.records:
+            last_arrival = _epoch(batch.records[-1]["ApproximateArrivalTimestamp"])
+            age_ms = max(0.0, (self.wall_clock() - last_arrival) * 1000.0)
+            self.stats.observe_iterator_age(age_ms)
+        lane.in_flight = InFlight(batch, self.invoker.submit(event, self._context), age_ms)
+        if lane.in_flight.future.done():
+            self._complete(state, lane)
+
+    def _event(self, state: ShardState, batch: Batch) -> dict[str, Any]:
+        cfg = self.config
+        event: dict[str, Any] = {
+            "Records": [
+                lambda_record(
+                    r, shard_id=state.shard_id, stream_arn=self.stream_arn, region=cfg.region
+                )
+                for r in batch.records
+            ]
+        }
+        if state.windows is not None:
+            event.update(state.windows.event_fields(batch, state.shard_id, self.stream_arn))
+        return event
+
+    def _throttled(self, state: ShardState, lane: Lane, batch: Batch) -> bool:
+        """Past the reserved concurrency: not invoked, retried later without using the
+        retry quota (errors before invocation are retried until the records expire)."""
+        reserved = self.config.reserved_concurrency
+        if reserved is None or len(self._flights()) < reserved:
+            return False
+        batch.throttles += 1
+        delay = self._backoff(batch.throttles)
+        batch.not_before = self.clock() + delay
+        self.stats.throttles += 1
+        self._tell(Throttled(state.shard_id, len(batch.records), reserved, delay, lane.index))
+        return True
+
+    def _complete(self, state: ShardState, lane: Lane) -> None:
+        """Apply a finished invocation's outcome to its lane."""
+        flight, lane.in_flight = lane.in_flight, None
+        assert flight is not None
+        batch, result = flight.batch, flight.future.result()
+        error = result.error
+        if error is None and result.duration_s > self.config.timeout_s:
+            error = f"TimeoutError: Task timed out after {self.config.timeout_s:.2f} seconds"
+        batch.invokes += 1
+        self.stats.count_invocation(len(batch.records), failed=error is not None)
         outcome = classify(
-            response,
+            result.response,
             error,
             [r["SequenceNumber"] for r in batch.records],
             report_batch_item_failures=self.config.report_batch_item_failures,
         )
-        self._tell(self._invoked(state, batch, outcome, response, duration_s))
+        if state.windows is not None:
+            outcome = state.windows.settle(batch, result.response, outcome)
+        self._tell(self._invoked(state, lane, flight, outcome, result))
         if isinstance(outcome, Success):
             self._done(state, batch.records)
-            state.work.popleft()
+            lane.work.popleft()
         elif isinstance(outcome, PartialFailure):
             self.stats.partial_failures += 1
             self._done(state, batch.records[: outcome.first_failed])
             batch.records = batch.records[outcome.first_failed :]
-            self._retry_or_discard(state, batch, None, "partial batch failure")
+            self._retry_or_discard(state, lane, batch, None, "partial batch failure")
         else:
-            self._failed(state, batch, outcome)
+            self._failed(state, lane, batch, outcome)
 
-    def _discard_expired(self, state: ShardState, batch: Batch) -> bool:
+    def _discard_expired(self, state: ShardState, lane: Lane, batch: Batch) -> bool:
         """Discard the batch's records older than the maximum record age; True if none is left."""
         if self.config.max_record_age_s == -1:
             return False
@@ -414,38 +554,10 @@ class EventSourceMapping:
         batch.records = batch.records[expired:]
         if batch.records:
             return False
-        state.work.popleft()
+        lane.work.popleft()
         return True
 
-    def _invoke(self, state: ShardState, batch: Batch) -> tuple[Any, BaseException | None, float]:
-        """Call the handler with the batch as Lambda would: (response, error, seconds)."""
-        cfg = self.config
-        event = {
-            "Records": [
-                lambda_record(
-                    r, shard_id=state.shard_id, stream_arn=self.stream_arn, region=cfg.region
-                )
-                for r in batch.records
-            ]
-        }
-        context = LocalContext(
-            function_name=cfg.function_name, timeout_s=cfg.timeout_s, region=cfg.region
-        )
-        started = self.clock()
-        response, error = None, None
-        try:
-            response = self.handler(event, context)
-        except Exception as exc:  # the function's error, as Lambda sees it
-            error = exc
-        elapsed = self.clock() - started
-        if error is None and elapsed > cfg.timeout_s:
-            error = TimeoutError(f"Task timed out after {cfg.timeout_s:.2f} seconds")
-        batch.invokes += 1
-        self.stats.invocations += 1
-        self.stats.records_invoked += len(batch.records)
-        return response, error, elapsed
-
-    def _failed(self, state: ShardState, batch: Batch, outcome: Any) -> None:
+    def _failed(self, state: ShardState, lane: Lane, batch: Batch, outcome: Any) -> None:
         assert isinstance(outcome, BatchFailure)
         self.stats.function_errors += 1
         LOG.warning(
@@ -453,13 +565,13 @@ class EventSourceMapping:
         )
         if self._splits(batch, outcome):
             half = len(batch.records) // 2
-            state.work.popleft()
+            lane.work.popleft()
             # Splitting doesn't consume the retry quota: both halves keep the count.
-            state.work.appendleft(Batch(batch.records[half:], batch.retries, batch.invokes))
-            state.work.appendleft(Batch(batch.records[:half], batch.retries, batch.invokes))
+            lane.work.appendleft(Batch(batch.records[half:], batch.retries, batch.invokes))
+            lane.work.appendleft(Batch(batch.records[:half], batch.retries, batch.invokes))
             self.stats.bisections += 1
         else:
-            self._retry_or_discard(state, batch, outcome.function_error, outcome.message)
+            self._retry_or_discard(state, lane, batch, outcome.function_error, outcome.message)
 
     def _splits(self, batch: Batch, outcome: BatchFailure) -> bool:
         return bool(
@@ -467,9 +579,10 @@ class EventSourceMapping:
         )
 
     def _invoked(
-        self, state: ShardState, batch: Batch, outcome: Any, response: Any, duration_s: float
+        self, state: ShardState, lane: Lane, flight: InFlight, outcome: Any, result: Invocation
     ) -> Invoked:
         """The observer's account of one invocation (before its outcome is applied)."""
+        batch = flight.batch
         records = batch.records
         done, error, split, retry_in = len(records), None, False, None
         if isinstance(outcome, PartialFailure):
@@ -480,43 +593,55 @@ class EventSourceMapping:
         return Invoked(
             shard_id=state.shard_id,
             records=len(records),
-            first_sequence=records[0]["SequenceNumber"],
-            last_sequence=records[-1]["SequenceNumber"],
+            first_sequence=records[0]["SequenceNumber"] if records else "",
+            last_sequence=records[-1]["SequenceNumber"] if records else "",
             attempt=batch.invokes,
-            duration_ms=duration_s * 1000.0,
+            duration_ms=result.duration_s * 1000.0,
             outcome=OUTCOME_NAMES[type(outcome)],
-            response=response,
+            response=result.response,
             error=error,
             done=done,
             retry_in_s=retry_in,
             split=split,
+            lane=lane.index,
+            iterator_age_ms=flight.iterator_age_ms,
         )
+
+    def _backoff(self, attempt: int) -> float:
+        cfg = self.config
+        return min(cfg.retry_max_delay_s, cfg.retry_base_delay_s * 2 ** (attempt - 1))
 
     def _retry_delay(self, retries: int) -> float | None:
         """The wait before retry number ``retries``; ``None``: the quota is exhausted."""
         if self.config.max_retries != -1 and retries > self.config.max_retries:
             return None
-        return min(
-            self.config.retry_max_delay_s, self.config.retry_base_delay_s * 2 ** (retries - 1)
-        )
+        return self._backoff(retries)
 
     def _retry_or_discard(
-        self, state: ShardState, batch: Batch, function_error: str | None, message: str
+        self, state: ShardState, lane: Lane, batch: Batch, function_error: str | None, message: str
     ) -> None:
         batch.retries += 1
         delay = self._retry_delay(batch.retries)
+        if batch.final:  # a window's final invocation holds the shard until it succeeds
+            delay = self._backoff(batch.retries)
         if delay is None:
             self._discard(
                 state, batch, batch.records, RETRY_ATTEMPTS_EXHAUSTED, function_error, message
             )
-            state.work.popleft()
+            lane.work.popleft()
             return
         batch.not_before = self.clock() + delay
 
     def _done(self, state: ShardState, records: list[dict[str, Any]]) -> None:
         if records:
-            self.checkpoints.advance(state.shard_id, records[-1]["SequenceNumber"])
+            state.progress.finish(records)
+            self._advance(state)
             self.stats.records_done += len(records)
+
+    def _advance(self, state: ShardState) -> None:
+        checkpoint = state.progress.checkpoint()
+        if checkpoint is not None:
+            self.checkpoints.advance(state.shard_id, checkpoint)
 
     def _discard(
         self,
@@ -547,11 +672,10 @@ class EventSourceMapping:
         )
         if self.destination is not None:
             self.destination.send(failure)
-        self.checkpoints.advance(state.shard_id, records[-1]["SequenceNumber"])
-        self.stats.discarded_records += len(records)
-        self.stats.discarded_batches += 1
-        by_condition = self.stats.discarded_by_condition
-        by_condition[condition] = by_condition.get(condition, 0) + len(records)
+            self.stats.on_failure_delivered_events += len(records)
+        state.progress.finish(records)
+        self._advance(state)
+        self.stats.count_discard(condition, len(records))
         self._tell(
             Discarded(
                 state.shard_id,
@@ -568,13 +692,31 @@ class EventSourceMapping:
         limit = self.wall_clock() - self.config.max_record_age_s
         count = 0
         for record in records:
-            arrival = record["ApproximateArrivalTimestamp"]
-            if isinstance(arrival, datetime):
-                arrival = arrival.astimezone(UTC).timestamp()
-            if arrival >= limit:
+            if _epoch(record["ApproximateArrivalTimestamp"]) >= limit:
                 break
             count += 1
         return count
+
+    # -- tumbling windows ----------------------------------------------------------
+
+    def _step_windows(self, state: ShardState) -> bool:
+        """Close a window whose time has passed: its final invocation, once its records
+        are done (Lambda invokes with ``isFinalInvokeForWindow`` at the window's end)."""
+        assert state.windows is not None
+        lane = state.lanes[0]  # with windows there is one lane (config.py)
+        if lane.busy():
+            return False
+        final = state.windows.final_batch(self.wall_clock())
+        if final is None:
+            return False
+        lane.work.append(final)
+        return True
+
+
+def _epoch(moment: Any) -> float:
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).timestamp()
+    return float(moment)
 
 
 def _check_owner(checkpoints: CheckpointStore, stream_arn: str, created: str | None) -> None:
@@ -586,50 +728,3 @@ def _check_owner(checkpoints: CheckpointStore, stream_arn: str, created: str | N
             f"the checkpoints are of a stream created {checkpoints.created}; "
             f"{stream_arn} was created {created}"
         )
-
-
-class HandlerError(Exception):
-    """The handler cannot be loaded. ``kind``: "spec" (not module:function),
-    "missing" (no such module, or no such function in it) or "init" (importing
-    its module raised: the function's init failed)."""
-
-    def __init__(self, message: str, kind: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def parse_handler(spec: str) -> tuple[str, str]:
-    """``module:function`` or Lambda's ``module.function`` -> (module, function)."""
-    module_name, _, attr = spec.partition(":") if ":" in spec else spec.rpartition(".")
-    if not module_name or not attr or not attr.isidentifier():
-        raise HandlerError(
-            f"handler must be module:function or module.function, got {spec!r}", "spec"
-        )
-    return module_name, attr
-
-
-def load_handler(spec: str) -> Handler:
-    """Import the handler's module (the function's init, as Lambda does it) and return
-    the function; ``HandlerError`` says which of the three ways it failed."""
-    import importlib
-
-    module_name, attr = parse_handler(spec)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        if missing and (module_name == missing or module_name.startswith(missing + ".")):
-            raise HandlerError(f"no module named {module_name!r}", "missing") from exc
-        raise HandlerError(f"importing {module_name} failed: {exc}", "init") from exc
-    except Exception as exc:  # the module's own init raised
-        raise HandlerError(
-            f"its init (importing {module_name}) failed: {type(exc).__name__}: {exc}",
-            "init",
-        ) from exc
-    handler = getattr(module, attr, None)
-    if handler is None:
-        where = getattr(module, "__file__", None) or module_name
-        raise HandlerError(f"{module_name} ({where}) has no function {attr!r}", "missing")
-    if not callable(handler):
-        raise HandlerError(f"{spec} is not callable", "missing")
-    return handler

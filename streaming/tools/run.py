@@ -37,16 +37,10 @@ from streaming.commandline.parser import (
     positive_int,
 )
 from streaming.esm.checkpoints import CheckpointError, CheckpointStore
+from streaming.esm.config import NOT_FOR_KINESIS
 from streaming.esm.destinations import describe, parse_destination
-from streaming.esm.events import (
-    Discarded,
-    Invoked,
-    ReadFailed,
-    ReadRecovered,
-    RunEvent,
-    ShardFinished,
-    ShardStarted,
-)
+from streaming.esm.filtering import FilterError, parse_filter_criteria
+from streaming.esm.invoker import ProcessInvoker, WorkerSetup
 from streaming.esm.reader import StartingPosition
 from streaming.esm.runner import (
     EventSourceMapping,
@@ -64,6 +58,7 @@ from streaming.tools.common import (
     session,
     timestamp_arg,
 )
+from streaming.tools.run_lines import BatchLines, MetricLines, say, summary_line
 
 DESCRIPTION = """\
 Poll every shard of a Kinesis stream and invoke a handler in this process with
@@ -85,6 +80,18 @@ Exit status 1 if any record was discarded, or reading was failing at the end.
 DEFAULT_HANDLER = "lambda_function.lambda_handler"
 #: where a run keeps its state (checkpoints, the handler's log), from the current directory
 STATE_DIR = Path(".runs")
+#: options for settings a Kinesis mapping does not take -> the setting (config.NOT_FOR_KINESIS)
+_REFUSED = {
+    "--provisioned-pollers": "ProvisionedPollerConfig",
+    "--maximum-concurrency": "ScalingConfig",
+}
+#: a stream consumer's ARN (enhanced fan-out): ...:stream/<name>/consumer/<consumer>:<time>
+#: (moto leaves the creation time out)
+CONSUMER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:kinesis:[^:]*:\d*:stream/(?P<stream>[^/]+)/consumer/(?P<consumer>[^:/]+)(?::\d+)?$"
+)
+#: a stream's ARN: ...:stream/<name>
+STREAM_ARN = re.compile(r"^arn:aws[a-z-]*:kinesis:[^:]*:\d*:stream/(?P<stream>[^/]+)$")
 #: AWS region names (botocore's own check)
 REGION = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
 
@@ -157,6 +164,59 @@ def build_parser() -> CommandParser:
         "and Lambda then ignores batchItemFailures (default: on)",
     )
     p.add_argument(
+        "--parallelization-factor",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="ParallelizationFactor, 1-10: up to N batches of each shard at once, records "
+        "split by a hash of their partition key (per-key order kept); over 1, each "
+        "concurrent invocation runs in a worker process of its own, as Lambda runs each "
+        "in its own execution environment (default: 1, in this process)",
+    )
+    p.add_argument(
+        "--filter-criteria",
+        metavar="JSON|@FILE",
+        help='FilterCriteria, the document the mapping takes: {"Filters": [{"Pattern": '
+        '"..."}]}, inline or @file; records matching no filter are dropped, never invoked '
+        "and never dead-lettered (default: none, every record)",
+    )
+    p.add_argument(
+        "--max-filters",
+        type=positive_int,
+        default=5,
+        metavar="N",
+        help="the filters quota: 5, or up to 10 after a quota increase (default: %(default)s)",
+    )
+    p.add_argument(
+        "--tumbling-window",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="TumblingWindowInSeconds, 0-900: state carried across a window's invocations, "
+        "for aggregating consumers; never for the prediction function (default: 0, none)",
+    )
+    p.add_argument(
+        "--reserved-concurrency",
+        type=int,
+        metavar="N",
+        help="the function's reserved concurrency: an invocation past it is throttled and "
+        "retried without using MaximumRetryAttempts; 0 = the function cannot be invoked "
+        "(default: unreserved)",
+    )
+    p.add_argument(
+        "--emf",
+        action="store_true",
+        help="also write the mapping's metrics to the log file as CloudWatch EMF lines: "
+        "IteratorAge per batch, the EventCount metrics at the end (default: off)",
+    )
+    for option, setting in _REFUSED.items():
+        p.add_argument(
+            option,
+            metavar="VALUE",
+            help=f"{setting}: refused with the reason, a Kinesis mapping has no such "
+            "setting (default: not set)",
+        )
+    p.add_argument(
         "--timeout",
         type=positive_float,
         default=60.0,
@@ -209,16 +269,17 @@ def main(argv: list[str] | None = None) -> int:
     config = _mapping_config(args)
     _handler_environment(args)
     client = kinesis_client(args)
+    console = sys.stdout
+    _resolve_stream(client, args, console)
     summary = _describe_stream(client, args)
     checkpoints = _load_checkpoints(args, summary)
     destination = _destination(args)
-    console = sys.stdout
-    log_file = args.log_file or STATE_DIR / f"{args.stream}.log"
+    log_file = args.log_file or STATE_DIR / f"{Path(args.stream).name}.log"
     shards = summary.get("OpenShardCount", "?")
-    _say(console, f"reading {args.stream} ({shards} open shards) at {_endpoint(client)}")
-    _say(console, _publishing(args))
+    say(console, f"reading {args.stream} ({shards} open shards) at {_endpoint(client)}")
+    say(console, _publishing(args))
     with HandlerOutput(log_file, verbose=args.verbose):
-        _say(console, f"handler logs and metrics -> {log_file}" + _unless_verbose(args))
+        say(console, f"handler logs and metrics -> {log_file}" + _unless_verbose(args))
         handler = _load(args.handler, console)
         if checkpoints.ignored:
             print(
@@ -226,18 +287,26 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.starting_position}, records read before may be processed again",
                 file=sys.stderr,
             )
+        lines = BatchLines(console)
+        metrics = MetricLines(config.function_name) if args.emf else None
         mapping = EventSourceMapping(
             client,
             args.stream,
             handler,
             config,
+            invoker=_invoker(args, log_file, shards, console),
             checkpoints=checkpoints,
             destination=destination,
-            observer=BatchLines(console),
+            observer=lines if metrics is None else lines.also(metrics),
         )
-        stats, seconds = _run(mapping, args.stop_when_idle)
-    _say(console, _summary_line(stats, seconds))
-    _say(console, json.dumps({"runner": vars(stats), "seconds": round(seconds, 3)}))
+        try:
+            stats, seconds = _run(mapping, args.stop_when_idle)
+        finally:
+            mapping.close()
+        if metrics is not None:
+            metrics.totals(stats)
+    say(console, summary_line(stats, seconds))
+    say(console, json.dumps({"runner": vars(stats), "seconds": round(seconds, 3)}))
     _verdict(mapping, stats, destination)
     return 0
 
@@ -261,8 +330,15 @@ def _mapping_config(args: argparse.Namespace) -> MappingConfig:
         raise usage_error(
             "--starting-timestamp goes with --starting-position AT_TIMESTAMP, and only with it"
         )
+    for option, setting in _REFUSED.items():
+        if getattr(args, option.lstrip("-").replace("-", "_")) is not None:
+            raise usage_error(f"{option} ({setting}): {NOT_FOR_KINESIS[setting]}")
     try:
         return MappingConfig(
+            parallelization_factor=args.parallelization_factor,
+            tumbling_window_s=args.tumbling_window,
+            filter_criteria=_filter_criteria(args),
+            reserved_concurrency=args.reserved_concurrency,
             batch_size=args.batch_size,
             batching_window_s=args.batching_window,
             starting_position=StartingPosition(args.starting_position, args.starting_timestamp),
@@ -281,8 +357,29 @@ def _mapping_config(args: argparse.Namespace) -> MappingConfig:
         raise usage_error(f"{option}: {text} (see streaming run --help)".lstrip(": ")) from None
 
 
+def _filter_criteria(args: argparse.Namespace) -> Any:
+    """``--filter-criteria`` parsed as Lambda parses FilterCriteria (``None``: not given)."""
+    text = args.filter_criteria
+    if text is None:
+        return None
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise usage_error(
+                f"--filter-criteria {args.filter_criteria}: cannot read it ({exc})"
+            ) from None
+    try:
+        return parse_filter_criteria(text, max_filters=args.max_filters)
+    except FilterError as exc:
+        raise usage_error(f"--filter-criteria: {exc}") from None
+
+
 #: MappingConfig's messages -> the option they are about
 _OPTIONS = {
+    "parallelization factor": "--parallelization-factor",
+    "tumbling window": "--tumbling-window",
+    "reserved concurrency": "--reserved-concurrency",
     "batch size": "--batch-size",
     "batching window": "--batching-window",
     "max retries": "--max-retries",
@@ -290,6 +387,69 @@ _OPTIONS = {
     "timeout": "--timeout",
     "poll interval": "--poll-interval",
 }
+
+
+def _resolve_stream(client: Any, args: argparse.Namespace, console: TextIO) -> None:
+    """``--stream`` may be a stream's name, its ARN, or a stream consumer's ARN (the
+    mapping of a function with enhanced fan-out): the stream it belongs to is polled."""
+    arn = STREAM_ARN.match(args.stream)
+    if arn:
+        args.stream = arn["stream"]
+        return
+    consumer = CONSUMER_ARN.match(args.stream)
+    if consumer is None:
+        if args.stream.startswith("arn:"):
+            raise usage_error(
+                f"--stream {args.stream}: not a Kinesis stream or stream consumer ARN "
+                "(arn:aws:kinesis:<region>:<account>:stream/<name>[/consumer/<name>:<time>])"
+            )
+        return
+    try:
+        client.describe_stream_consumer(ConsumerARN=args.stream)
+    except client.exceptions.ResourceNotFoundException:
+        raise CommandError(
+            f"--stream {args.stream}: no such stream consumer at {_endpoint(client)} "
+            "(register it with RegisterStreamConsumer, or give the stream's name)"
+        ) from None
+    args.stream = consumer["stream"]
+    say(
+        console,
+        f"stream consumer {consumer['consumer']} (enhanced fan-out) belongs to {args.stream}: "
+        "its shards are polled with GetRecords; the same batches reach the function, but "
+        "SubscribeToShard's push is not emulated",
+    )
+
+
+def _invoker(
+    args: argparse.Namespace, log_file: Path, shards: Any, console: TextIO
+) -> ProcessInvoker | None:
+    """Worker processes for a parallelization factor over 1 (``None``: in this process)."""
+    if args.parallelization_factor == 1:
+        return None
+    open_shards = shards if isinstance(shards, int) and shards > 0 else 1
+    workers = min(args.parallelization_factor * open_shards, MAX_WORKERS)
+    say(
+        console,
+        f"parallelization factor {args.parallelization_factor}: up to "
+        f"{args.parallelization_factor} batches per shard at once, in {workers} worker "
+        "processes (each its own execution environment: its own init)",
+    )
+    setup = WorkerSetup(
+        handler_spec=args.handler or DEFAULT_HANDLER,
+        sys_path=tuple(_HANDLER_PATH),
+        environment={k: os.environ[k] for k in _LAMBDA_ENV if k in os.environ},
+        log_file=str(log_file),
+        verbose=args.verbose,
+    )
+    return ProcessInvoker(setup, workers)
+
+
+#: what ``run`` sets in the handler's environment (the workers get the same)
+_LAMBDA_ENV = ("KINESIS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+#: the most worker processes a run starts (shards x parallelization factor, capped)
+MAX_WORKERS = 32
+#: where the handler was found (``_load``), for the workers
+_HANDLER_PATH: list[str] = []
 
 
 def _handler_environment(args: argparse.Namespace) -> None:
@@ -354,10 +514,12 @@ def _load(spec: str | None, console: TextIO) -> Handler:
     if spec is None:
         sys.path.insert(0, str(PROJECT_ROOT))
         searched = f"the project root {PROJECT_ROOT}"
+        _HANDLER_PATH[:] = [str(PROJECT_ROOT)]
     else:
         sys.path.insert(0, str(Path.cwd()))
         sys.path.append(str(PROJECT_ROOT))
         searched = f"the current directory {Path.cwd()}"
+        _HANDLER_PATH[:] = [str(Path.cwd()), str(PROJECT_ROOT)]
     started = time.perf_counter()
     try:
         handler = load_handler(given)
@@ -371,7 +533,7 @@ def _load(spec: str | None, console: TextIO) -> Handler:
     module = sys.modules.get(handler.__module__)
     origin = getattr(module, "__file__", None) or handler.__module__
     init_ms = (time.perf_counter() - started) * 1000
-    _say(console, f"handler {given} from {origin} (init {init_ms:.0f} ms)")
+    say(console, f"handler {given} from {origin} (init {init_ms:.0f} ms)")
     return handler
 
 
@@ -425,10 +587,6 @@ def _verdict(mapping: EventSourceMapping, stats: RunStats, destination: Any) -> 
 # -- what is printed ---------------------------------------------------------------
 
 
-def _say(out: TextIO, line: str) -> None:
-    print(line, file=out, flush=True)
-
-
 def _endpoint(client: Any) -> str:
     """A client's endpoint as a message names it: AWS's own is said to be AWS."""
     url = client.meta.endpoint_url
@@ -456,91 +614,6 @@ def _publishing(args: argparse.Namespace) -> str:
         return line
     dead = settings.dead_letter_stream or "none (DEAD_LETTER_STREAM_NAME unset)"
     return f"{line}: predictions -> {settings.predictions_stream}, dead letters -> {dead}"
-
-
-def _summary_line(stats: RunStats, seconds: float) -> str:
-    return (
-        f"done in {seconds:.1f} s: {stats.invocations} invocations, "
-        f"{stats.records_done} records processed, {stats.discarded_records} discarded, "
-        f"{stats.function_errors} failed invocations, {stats.partial_failures} partial "
-        f"failures, {stats.read_errors} read errors"
-    )
-
-
-class BatchLines:
-    """The mapping's observer: one readable line per shard start, batch and problem."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-
-    def __call__(self, event: RunEvent) -> None:
-        line = self.format(event)
-        if line:
-            _say(self.out, line)
-
-    @staticmethod
-    def format(event: RunEvent) -> str:
-        if isinstance(event, Invoked):
-            return _invoked_line(event)
-        if isinstance(event, ShardStarted):
-            if event.resume_after is not None:
-                return f"{event.shard_id}: resumes after checkpoint {event.resume_after}"
-            if event.is_child:
-                return f"{event.shard_id}: a child shard, read from its start (parents finished)"
-            return f"{event.shard_id}: no checkpoint, starts from {event.position}"
-        if isinstance(event, ShardFinished):
-            if event.earlier:
-                return f"{event.shard_id}: closed and finished by an earlier run, skipped"
-            return f"{event.shard_id}: closed and read to its end"
-        if isinstance(event, Discarded):
-            kept = event.destination or "no --on-failure destination"
-            return (
-                f"{event.shard_id}  {event.records} records DISCARDED ({event.condition}: "
-                f"{event.message}) -> {kept}"
-            )
-        if isinstance(event, ReadFailed):
-            what = f"{event.shard_id}: GetRecords" if event.shard_id else "ListShards"
-            return f"{what} failed ({event.message}); retrying in {event.retry_in_s:g} s"
-        if isinstance(event, ReadRecovered):
-            return f"{event.shard_id or 'ListShards'}: reading works again"
-        return ""
-
-
-def _invoked_line(event: Invoked) -> str:
-    head = f"{event.shard_id}  {event.records} records"
-    if event.attempt > 1:
-        head += f" (attempt {event.attempt})"
-    counts = _counts(event)
-    if event.outcome == "failed":
-        then = (
-            "split in two"
-            if event.split
-            else f"retry in {event.retry_in_s:g} s"
-            if event.retry_in_s is not None
-            else "retries exhausted"
-        )
-        return f"{head}  FAILED: {event.error}; {then}  {event.duration_ms:.1f} ms"
-    line = f"{head}  {counts}  {event.duration_ms:.1f} ms"
-    if event.outcome == "partial":
-        rest = event.records - event.done
-        then = f"retry in {event.retry_in_s:g} s" if event.retry_in_s is not None else "no retry"
-        line += f"  ({rest} from the first failed record not done; {then})"
-    return line
-
-
-def _counts(event: Invoked) -> str:
-    """predicted/rejected/failed from the project's handler's response; any other
-    response: how many records it reported failed."""
-    response = event.response if isinstance(event.response, dict) else {}
-    failures = response.get("batchItemFailures")
-    failed = len(failures) if isinstance(failures, list) else 0
-    predictions = response.get("predictions")
-    if not isinstance(predictions, list):
-        return f"{event.records - failed} ok, {failed} failed"
-    predicted = len(predictions) + int(response.get("predictionsOmitted") or 0)
-    rejected = response.get("rejected")
-    n_rejected = len(rejected) if isinstance(rejected, list) else max(0, event.records - predicted)
-    return f"{predicted} predicted, {n_rejected} rejected, {failed} failed"
 
 
 # -- the handler's output --------------------------------------------------------------

@@ -5,7 +5,6 @@ Each test quotes the line of the AWS documentation whose behaviour it checks.
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -22,6 +21,7 @@ from streaming.esm.runner import EventSourceMapping, MappingConfig
 from streaming.tools.stream_io import wait_active
 from tests.support.clock import FakeClock
 from tests.support.fault_proxy import FaultProxy
+from tests.support.recorder import Recorder, fails_on
 from tests.support.streams import EMULATOR, numbered, put, run_to_idle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -49,36 +49,6 @@ KINESIS_FIELDS = {
 @pytest.fixture
 def stream(new_stream):
     return new_stream(f"esm-{uuid.uuid4().hex[:8]}", 2)
-
-
-class Recorder:
-    """A handler that records events and answers by a rule."""
-
-    def __init__(self, rule=None):
-        self.events: list[dict] = []
-        self.contexts = []
-        self.rule = rule or (lambda event, call: None)
-
-    def __call__(self, event, context):
-        self.events.append(event)
-        self.contexts.append(context)
-        return self.rule(event, len(self.events) - 1)
-
-    def data(self, event=None):
-        events = [event] if event else self.events
-        return [
-            base64.b64decode(r["kinesis"]["data"]).decode() for e in events for r in e["Records"]
-        ]
-
-
-def fails_on(poison: str):
-    """A rule that raises for any batch holding the record whose data is ``poison``."""
-
-    def rule(event, call):
-        if poison in [base64.b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]:
-            raise RuntimeError("poison")
-
-    return rule
 
 
 def test_batches_hold_one_shards_records_in_order_with_every_field(kinesis, stream):
