@@ -98,7 +98,7 @@ def localstack_process() -> Iterator[tuple[str, subprocess.Popen] | None]:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and proc.poll() is None:
             text = log.read_text()
-            match = re.search(r"serving Kinesis, S3 and SQS on (http://\S+)", text)
+            match = re.search(r"LocalStack is serving [^\n]*? on (http://\S+)", text)
             if match:
                 endpoint = match.group(1)
                 break

@@ -84,7 +84,7 @@ echo "LocalStack suite: starting LocalStack 4.14.0 on $ENDPOINT" >&2
   exec env -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_KINESIS -u KINESIS_ENDPOINT_URL \
     -u AWS_PROFILE HOME="$WORK/home" \
     OVERRIDE_IN_DOCKER=0 GATEWAY_LISTEN="127.0.0.1:$PORT" GATEWAY_SERVER=hypercorn \
-    DNS_ADDRESS=0 SERVICES=kinesis,s3,sqs PERSISTENCE=0 KINESIS_SHARD_LIMIT=10000 \
+    DNS_ADDRESS=0 SERVICES=kinesis,s3,sqs,sns PERSISTENCE=0 KINESIS_SHARD_LIMIT=10000 \
     FILESYSTEM_ROOT="$WORK/fs" CONFIG_DIR="$WORK/config" \
     DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
     NODE_OPTIONS="--require $ROOT/integration-test/loopback-listen.cjs" \
@@ -135,7 +135,7 @@ if command -v ss >/dev/null 2>&1; then
 fi
 
 if [ "${1:-}" = "--serve" ]; then
-  echo "LocalStack is serving Kinesis, S3 and SQS on $ENDPOINT (Ctrl-C stops it), e.g.:" >&2
+  echo "LocalStack is serving Kinesis, S3, SQS and SNS on $ENDPOINT (Ctrl-C stops it), e.g.:" >&2
   echo "  .venv/bin/python -m streaming demo --endpoint-url $ENDPOINT" >&2
   wait "$LS_PID"
   exit 0

@@ -5,10 +5,36 @@ The SAM template is first transformed to CloudFormation with aws-sam-translator 
 `sam deploy` has AWS do). Two moto gaps are bridged, and only for this test: moto has
 no CodeDeploy (the canary DeploymentPreference is dropped) and no AWS::Lambda::Alias
 in CloudFormation (the mapping points at the function instead of the `live` alias).
+
+With ``EnhancedFanOut=true`` (the second test) two more are bridged, and only there:
+
+- moto's CloudFormation has no AWS::Kinesis::StreamConsumer (it skips the resource and
+  cannot answer its ``ConsumerARN``). The resource is removed from the deployed template
+  and every ``!GetAtt InputStreamConsumer.ConsumerARN`` (the role's grant, the output)
+  replaced by the ARN moto's Kinesis gives a consumer, ``<stream ARN>/consumer/<name>``
+  (AWS appends ``:<creation timestamp>``). After the stack is up the consumer is
+  registered with ``RegisterStreamConsumer`` on the stack's stream under the template's
+  ConsumerName, and the test asserts that the ARN it gets back is the one the stack used.
+  On AWS, CloudFormation registers it before the role and the mapping are created.
+- moto's Lambda accepts only a stream's ARN as a Kinesis ``EventSourceArn``
+  (``CreateEventSourceMapping`` with a consumer's ARN answers ResourceNotFoundException,
+  "Invalid EventSourceArn"). The mapping's consumer branch is therefore given the
+  stream's ARN; that the template switches the mapping to the consumer is asserted on
+  the translated template before the bridge (and in tests/static/test_template.py), and
+  moto's refusal is asserted, so the bridge goes once moto accepts consumer ARNs.
+
+Both deploys set ModelBucket: moto's CloudFormation keeps ``AWS::NoValue`` in a list as
+a null, and moto's IAM fails (TypeError) on a null entry of a role's ``Policies`` (the
+``HasModelBucket`` one when ModelBucket is empty). A null *statement* it stores as is:
+with EnhancedFanOut off, moto's copy of ``read-input-stream`` has a null second statement
+where AWS has one statement (moto does not enforce IAM). And moto's server answers
+GetRolePolicy, for a role CloudFormation made, with the Python repr of the policy
+document rather than JSON, so the test reads it with ``ast.literal_eval``.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import uuid
@@ -16,6 +42,7 @@ import zipfile
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from cfnlint.decode import decode_str
 from samtranslator.translator.transform import transform
 
@@ -99,3 +126,117 @@ def test_template_creates_streams_queue_function_and_mapping(moto_endpoint, s3):
     assert esm["DestinationConfig"]["OnFailure"]["Destination"].endswith(
         f":ride-duration-on-failure-{stage}"
     )
+
+
+CONSUMER_ARN = {"Fn::GetAtt": ["InputStreamConsumer", "ConsumerARN"]}
+STREAM_ARN = {"Fn::GetAtt": ["InputStream", "Arn"]}
+
+
+def substitute(node, old, new):
+    """``node`` with every fragment equal to ``old`` replaced by ``new``."""
+    if node == old:
+        return new
+    if isinstance(node, dict):
+        return {k: substitute(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [substitute(v, old, new) for v in node]
+    return node
+
+
+def enhanced_fan_out_template(bucket: str) -> tuple[dict, dict]:
+    """The translated template, bridged for moto (module docstring), and the
+    consumer's ConsumerName as the template gives it."""
+    template, _ = decode_str((REPO / "template.yaml").read_text())
+    function = template["Resources"]["RideDurationFunction"]["Properties"]
+    del function["DeploymentPreference"]  # moto: no CodeDeploy
+    function["CodeUri"] = f"s3://{bucket}/function.zip"
+    cfn = transform(template, {}, NoManagedPolicies())
+    mapping = next(
+        r for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    )["Properties"]
+    mapping["FunctionName"] = {"Ref": "RideDurationFunction"}  # moto: no Alias in CFN
+    # what CloudFormation is asked to do, before any bridge
+    assert mapping["EventSourceArn"] == {"Fn::If": ["UseEnhancedFanOut", CONSUMER_ARN, STREAM_ARN]}
+    consumer = cfn["Resources"].pop("InputStreamConsumer")  # moto: no StreamConsumer in CFN
+    assert consumer["Condition"] == "UseEnhancedFanOut"
+    assert consumer["Properties"]["StreamARN"] == STREAM_ARN
+    name = consumer["Properties"]["ConsumerName"]
+    mapping["EventSourceArn"]["Fn::If"][1] = STREAM_ARN  # moto: Lambda takes no consumer ARN
+    moto_consumer_arn = {"Fn::Join": ["/", [STREAM_ARN, "consumer", name]]}
+    return substitute(cfn, CONSUMER_ARN, moto_consumer_arn), name
+
+
+def test_template_with_enhanced_fan_out_reads_through_a_consumer(moto_endpoint, s3):
+    if EMULATOR != "moto":
+        pytest.skip("this LocalStack runs Kinesis, S3 and SQS only; the moto suite deploys it")
+    s3_client, bucket = s3
+    cfn, name = enhanced_fan_out_template(bucket)
+
+    session = boto3.session.Session(region_name="us-east-1")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.write(REPO / "lambda_function.py", "lambda_function.py")
+    s3_client.put_object(Bucket=bucket, Key="function.zip", Body=code.getvalue())
+    stage = f"t{uuid.uuid4().hex[:6]}"
+    cloudformation = session.client("cloudformation", endpoint_url=moto_endpoint)
+    cloudformation.create_stack(
+        StackName=f"ride-duration-{stage}",
+        TemplateBody=json.dumps(cfn),
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[
+            {"ParameterKey": "Stage", "ParameterValue": stage},
+            {"ParameterKey": "EnhancedFanOut", "ParameterValue": "true"},
+            {"ParameterKey": "ModelBucket", "ParameterValue": "models-bucket"},
+        ],
+    )
+    stack = cloudformation.describe_stacks(StackName=f"ride-duration-{stage}")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+    # the consumer CloudFormation would have registered, registered the same way
+    kinesis = session.client("kinesis", endpoint_url=moto_endpoint)
+    stream_arn = kinesis.describe_stream_summary(StreamName=f"ride_events-{stage}")[
+        "StreamDescriptionSummary"
+    ]["StreamARN"]
+    assert name == {"Fn::Sub": "ride-duration-${Stage}"}
+    registered = kinesis.register_stream_consumer(
+        StreamARN=stream_arn, ConsumerName=f"ride-duration-{stage}"
+    )["Consumer"]
+    consumer_arn = registered["ConsumerARN"]
+    assert outputs["InputStreamConsumerArn"] == consumer_arn  # conditional output: condition on
+    [listed] = kinesis.list_stream_consumers(StreamARN=stream_arn)["Consumers"]
+    assert listed["ConsumerARN"] == consumer_arn and listed["ConsumerStatus"] == "ACTIVE"
+
+    # the role reads the stream and subscribes through this consumer, and nothing else
+    lam = session.client("lambda", endpoint_url=moto_endpoint)
+    iam = session.client("iam", endpoint_url=moto_endpoint)
+    role = lam.get_function_configuration(FunctionName=f"ride-duration-{stage}")["Role"]
+    read = iam.get_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName="read-input-stream")
+    document = read["PolicyDocument"]
+    if isinstance(document, str):  # moto: a Python repr, not JSON (module docstring)
+        document = ast.literal_eval(document)
+    stream_statement, consumer_statement = document["Statement"]
+    assert stream_statement["Resource"] == stream_arn
+    assert set(consumer_statement["Action"]) == {
+        "kinesis:SubscribeToShard",
+        "kinesis:DescribeStreamConsumer",
+    }
+    assert consumer_statement["Resource"] == consumer_arn
+
+    # the mapping: on AWS its EventSourceArn is consumer_arn (asserted on the template
+    # above); moto's Lambda refuses that ARN, so the deployed one reads the stream
+    [esm] = [
+        m
+        for m in lam.list_event_source_mappings()["EventSourceMappings"]
+        if m["EventSourceArn"].endswith(f"/ride_events-{stage}")
+    ]
+    assert esm["EventSourceArn"] == stream_arn  # the bridge, not the template
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    with pytest.raises(ClientError, match="Invalid EventSourceArn"):
+        # fails once moto accepts consumer ARNs: then drop the bridge and assert
+        # esm["EventSourceArn"] == consumer_arn instead
+        lam.create_event_source_mapping(
+            FunctionName=f"ride-duration-{stage}",
+            EventSourceArn=consumer_arn,
+            StartingPosition="LATEST",
+        )

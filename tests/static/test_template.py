@@ -44,6 +44,11 @@ ESM_READ = {
     "kinesis:GetShardIterator",
     "kinesis:ListShards",
 }
+#: and, with EnhancedFanOut=true, on its dedicated consumer: SubscribeToShard (same Lambda
+#: docs list; Service Authorization Reference: resource type "consumer") and
+#: DescribeStreamConsumer (Kinesis docs, "IAM permissions required for KCL consumer
+#: applications", for enhanced fan-out consumers)
+ESM_ENHANCED_FAN_OUT = {"kinesis:SubscribeToShard", "kinesis:DescribeStreamConsumer"}
 ESM_ON_FAILURE = {"sqs:SendMessage"}
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
@@ -126,11 +131,43 @@ def test_event_source_mapping_is_safe(template):
         assert name in event
 
 
-def granted(template) -> dict[str, set[str]]:
+NO_VALUE = {"Ref": "AWS::NoValue"}
+CONSUMER_ARN = {"Fn::GetAtt": ["InputStreamConsumer", "ConsumerARN"]}
+STREAM_ARN = {"Fn::GetAtt": ["InputStream", "Arn"]}
+
+
+def resolve(node, conditions: dict[str, bool]):
+    """The template fragment as CloudFormation sees it with these condition values:
+    every Fn::If replaced by its chosen branch, AWS::NoValue dropped from lists."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, yes, no = node["Fn::If"]
+            return resolve(yes if conditions[name] else no, conditions)
+        return {k: resolve(v, conditions) for k, v in node.items()}
+    if isinstance(node, list):
+        return [r for r in (resolve(v, conditions) for v in node) if r != NO_VALUE]
+    return node
+
+
+def deployed(template, conditions: dict[str, bool]) -> dict:
+    """Logical id -> resource, for the resources a stack with these conditions has."""
+    return {
+        name: resolve(r, conditions)
+        for name, r in template["Resources"].items()
+        if conditions.get(r.get("Condition"), True)
+    }
+
+
+#: every condition on: the role with every optional grant
+ALL_ON = {"HasModelBucket": True, "HasAlarmTopic": True, "UseEnhancedFanOut": True}
+FAN_OUT_OFF = {**ALL_ON, "UseEnhancedFanOut": False}
+
+
+def granted(template, conditions: dict[str, bool] = ALL_ON) -> dict[str, set[str]]:
     """IAM action -> resources (logical ids or ARNs), from the function's role."""
     out: dict[str, set[str]] = {}
-    for entry in resource(template, "FunctionRole")["Policies"]:
-        policy = entry["Fn::If"][1] if "Fn::If" in entry else entry  # the conditional one
+    role = deployed(template, conditions)["FunctionRole"]["Properties"]
+    for policy in role["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:
             assert statement["Effect"] == "Allow"
             actions = statement["Action"]
@@ -153,12 +190,14 @@ def actions_the_code_calls() -> set[str]:
 
 def test_iam_is_least_privilege_and_covers_every_call(template):
     grants = granted(template)
-    needed = actions_the_code_calls() | ESM_READ | ESM_ON_FAILURE | LOGS
+    needed = actions_the_code_calls() | ESM_READ | ESM_ENHANCED_FAN_OUT | ESM_ON_FAILURE | LOGS
     assert set(grants) == needed, set(grants) ^ needed
     assert not any(r == "*" for rs in grants.values() for r in rs)  # no wildcard resource
-    input_arn = str({"Fn::GetAtt": ["InputStream", "Arn"]})
+    input_arn = str(STREAM_ARN)
     for action in ESM_READ:
         assert grants[action] == {input_arn}  # reads only the input stream
+    for action in ESM_ENHANCED_FAN_OUT:
+        assert grants[action] == {str(CONSUMER_ARN)}  # and only through its own consumer
     assert grants["kinesis:PutRecords"] == {
         str({"Fn::GetAtt": ["PredictionsStream", "Arn"]}),
         str({"Fn::GetAtt": ["DeadLetterStream", "Arn"]}),
@@ -208,3 +247,47 @@ def test_alarms_watch_metrics_the_handler_emits(template, shipped_model):
         assert alarm["Dimensions"] == [{"Name": "service", "Value": service_name}]
     deployment_alarms = resource(template, "RideDurationFunction")["DeploymentPreference"]["Alarms"]
     assert {a["Ref"] for a in deployment_alarms} == {"FunctionErrorsAlarm", "UnpublishedAlarm"}
+
+
+def test_enhanced_fan_out_is_opt_in(template):
+    param = template["Parameters"]["EnhancedFanOut"]
+    assert param["Default"] == "false" and sorted(param["AllowedValues"]) == ["false", "true"]
+    assert template["Conditions"]["UseEnhancedFanOut"] == {
+        "Fn::Equals": [{"Ref": "EnhancedFanOut"}, "true"]
+    }
+    for words in ("2 MB/s", "70 ms", "cost", "another application"):  # why one would
+        assert words in param["Description"]
+
+
+def test_stream_consumer_exists_only_with_enhanced_fan_out(template):
+    consumers = {
+        name: r
+        for name, r in template["Resources"].items()
+        if r["Type"] == "AWS::Kinesis::StreamConsumer"
+    }
+    assert set(consumers) == {"InputStreamConsumer"}
+    consumer = consumers["InputStreamConsumer"]
+    assert consumer["Condition"] == "UseEnhancedFanOut"
+    assert consumer["Properties"]["StreamARN"] == STREAM_ARN
+    assert "InputStreamConsumer" in deployed(template, ALL_ON)
+    assert "InputStreamConsumer" not in deployed(template, FAN_OUT_OFF)
+    output = template["Outputs"]["InputStreamConsumerArn"]
+    assert output == {"Condition": "UseEnhancedFanOut", "Value": CONSUMER_ARN}
+
+
+def test_mapping_reads_through_the_consumer_only_when_on(template):
+    def stream(conditions):
+        fn = deployed(template, conditions)["RideDurationFunction"]["Properties"]
+        return fn["Events"]["RideEvents"]["Properties"]["Stream"]
+
+    assert stream(ALL_ON) == CONSUMER_ARN
+    assert stream(FAN_OUT_OFF) == STREAM_ARN  # the default: the shared-throughput iterator
+
+
+def test_role_subscribes_to_the_consumer_only_when_on(template):
+    on, off = granted(template, ALL_ON), granted(template, FAN_OUT_OFF)
+    for action in ESM_ENHANCED_FAN_OUT:
+        assert on[action] == {str(CONSUMER_ARN)}
+        assert action not in off  # no grant on a resource the stack does not have
+    for action in ESM_READ:  # the mapping still describes and lists the stream's shards
+        assert on[action] == off[action] == {str(STREAM_ARN)}
