@@ -35,7 +35,16 @@ from streaming.consumer.kinesis_client import make_kinesis_client
 from streaming.consumer.kinesis_sender import kinesis_sender
 from streaming.consumer.observability import record_batch
 from streaming.consumer.predict import batch_monitoring, predict_rides
-from streaming.consumer.publish import Entry, PublishOutcome, RetryPolicy, Sender, publish
+from streaming.consumer.publish import (
+    ChunkRunner,
+    ConcurrentChunks,
+    Entry,
+    PublishOutcome,
+    RetryPolicy,
+    Sender,
+    one_at_a_time,
+    publish,
+)
 from streaming.consumer.records import RecordRef, Rejection, Ride
 from streaming.model import LoadedModel, load_model
 
@@ -64,6 +73,12 @@ class RideDurationService:
         self._sleep = sleep
         self._clock = clock  # the invocation time, for rides whose event has no time
         self._policy = RetryPolicy(max_attempts=settings.publish_max_attempts)
+        #: how a batch's PutRecords calls are sent: made once, as the client is
+        self._run_all: ChunkRunner = (
+            ConcurrentChunks(settings.publish_concurrency)
+            if settings.publish_concurrency > 1 and not settings.test_run
+            else one_at_a_time
+        )
 
     # -- the one-call facade -------------------------------------------------
 
@@ -160,7 +175,7 @@ class RideDurationService:
         self, stream: str, entries: list[Entry], time_left: Callable[[], float]
     ) -> PublishOutcome:
         if self._sender is None:
-            self._sender = kinesis_sender(make_kinesis_client(self.settings.kinesis_endpoint_url))
+            self._sender = kinesis_sender(_client(self.settings))
         return publish(
             self._sender,
             stream,
@@ -168,6 +183,7 @@ class RideDurationService:
             policy=self._policy,
             time_left=time_left,
             sleep=self._sleep,
+            run_all=self._run_all,
         )
 
 
@@ -212,5 +228,11 @@ def build_service(settings: Settings | None = None, **kwargs: Any) -> RideDurati
     settings = settings or Settings.from_env()
     model = load_model(settings.model_location)
     if "sender" not in kwargs and not settings.test_run:
-        kwargs["sender"] = kinesis_sender(make_kinesis_client(settings.kinesis_endpoint_url))
+        kwargs["sender"] = kinesis_sender(_client(settings))
     return RideDurationService(model, settings, **kwargs)
+
+
+def _client(settings: Settings) -> Any:
+    return make_kinesis_client(
+        settings.kinesis_endpoint_url, calls_in_flight=settings.publish_concurrency
+    )

@@ -26,9 +26,21 @@ class ClientProfile:
     total_max_attempts: int
     connect_timeout_s: float
     read_timeout_s: float
+    #: botocore's check of every parameter against the service model, per record
+    parameter_validation: bool = True
 
 
-HOT_PATH = ClientProfile("hot-path", total_max_attempts=1, connect_timeout_s=2, read_timeout_s=5)
+#: Parameter validation off: the entries are built and checked by ``publish``
+#: (partition key, 1 MiB, 500 per call, 5 MiB per call) and the stream names at
+#: init, and botocore's walk over every record was a large share of a call's CPU
+#: (bench/PUBLISH.md).
+HOT_PATH = ClientProfile(
+    "hot-path",
+    total_max_attempts=1,
+    connect_timeout_s=2,
+    read_timeout_s=5,
+    parameter_validation=False,
+)
 TOOLS = ClientProfile("tools", total_max_attempts=5, connect_timeout_s=5, read_timeout_s=30)
 
 
@@ -37,8 +49,14 @@ def make_kinesis_client(
     *,
     profile: ClientProfile = HOT_PATH,
     session: Any = None,
+    calls_in_flight: int = 1,
 ) -> Any:
-    """A boto3 Kinesis client configured for ``profile`` (from ``session`` if given)."""
+    """A boto3 Kinesis client configured for ``profile`` (from ``session`` if given).
+
+    ``calls_in_flight``: how many calls may run at once (PUBLISH_CONCURRENCY); the
+    connection pool holds twice that (at least botocore's 10), so calls abandoned
+    at a deadline never make a live call wait for a connection.
+    """
     import boto3
     from botocore.config import Config
 
@@ -47,6 +65,8 @@ def make_kinesis_client(
         connect_timeout=profile.connect_timeout_s,
         read_timeout=profile.read_timeout_s,
         tcp_keepalive=True,
+        max_pool_connections=max(10, 2 * calls_in_flight),
+        parameter_validation=profile.parameter_validation,
     )
     factory = session.client if session is not None else boto3.client
     return factory("kinesis", endpoint_url=endpoint_url, config=config)

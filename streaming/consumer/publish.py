@@ -38,11 +38,12 @@ logic is plain code and the adapter is tested against a real emulator.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from streaming.consumer.bounded_call import CallBound, CallTimedOut, bounded_call
 from streaming.consumer.kinesis_limits import (
@@ -143,7 +144,44 @@ class RetryPolicy:
         return rng() * min(self.max_delay_s, self.base_delay_s * (2**retry))
 
 
-# -- bounding one call in time --------------------------------------------------
+# -- how the chunks of one attempt are sent ---------------------------------------
+
+_R = TypeVar("_R")
+_A = TypeVar("_A")
+
+
+class ChunkRunner(Protocol):
+    """Runs ``fn`` over ``items`` and returns the results in the items' order."""
+
+    def __call__(self, fn: Callable[[_A], _R], items: list[_A]) -> list[_R]: ...
+
+
+def one_at_a_time(fn: Callable[[_A], _R], items: list[_A]) -> list[_R]:
+    """PUBLISH_CONCURRENCY=1: each call after the previous one (the old behaviour)."""
+    return [fn(item) for item in items]
+
+
+class ConcurrentChunks:
+    """Up to ``concurrency`` PutRecords calls in flight, on a pool made once (at init).
+
+    Why: on AWS a PutRecords call is a network round trip of tens of milliseconds,
+    and a 10,000-record batch needs 20 of them; sent one after another, the
+    function mostly waits. boto3 clients are thread safe, and the client's
+    connection pool is sized for the calls in flight (``kinesis_client``). Each
+    call still runs under ``bounded_call`` (its own thread, the shared deadline),
+    so the deadline rule holds for every call in flight.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.concurrency = concurrency
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="put")
+
+    def __call__(self, fn: Callable[[_A], _R], items: list[_A]) -> list[_R]:
+        if len(items) <= 1:
+            return [fn(item) for item in items]
+        return list(self._pool.map(fn, items))
 
 
 # -- entries and chunks ---------------------------------------------------------
@@ -189,15 +227,17 @@ def publish(
     sleep: Callable[[float], None] = time.sleep,
     rng: Callable[[], float] = random.random,
     call: CallBound = bounded_call,
+    run_all: ChunkRunner = one_at_a_time,
 ) -> PublishOutcome:
     """Publish ``entries`` to ``stream``; return what was and was not written.
 
     ``time_left()`` is the seconds the caller can still spend (its deadline
     minus a reserve). No call starts with less than
     ``policy.min_time_for_attempt_s`` left, and each call runs under
-    ``call(fn, time_left())`` so none outlives it. Never raises for what a
-    sender does: every entry ends up counted in ``published`` or listed once
-    in ``failed``.
+    ``call(fn, time_left())`` so none outlives it; ``run_all`` sends an
+    attempt's chunks one at a time or several at once (``ConcurrentChunks``).
+    Never raises for what a sender does: every entry ends up counted in
+    ``published`` or listed once in ``failed``.
     """
     policy = policy or RetryPolicy()
     outcome = PublishOutcome()
@@ -211,7 +251,7 @@ def publish(
                 break
             outcome.retried_entries += len(pending)
         attempt += 1
-        pending, stop = _attempt(send, stream, pending, outcome, policy, time_left, call)
+        pending, stop = _attempt(send, stream, pending, outcome, policy, time_left, call, run_all)
         if stop is not None:
             outcome.gave_up_reason = stop
             break
@@ -251,6 +291,32 @@ def _back_off(
     return None
 
 
+@dataclass
+class ChunkResult:
+    """What one chunk's call did (each call fills its own: calls may run at once)."""
+
+    sent: bool = False
+    published: int = 0
+    retry: list[Entry] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    #: a reason to send nothing more in this attempt
+    stop: str | None = None
+
+
+class _StopFlag:
+    """The first reason to stop, shared by the calls of one attempt."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reason: str | None = None
+
+    def set(self, reason: str | None) -> None:
+        if reason is not None:
+            with self._lock:
+                self.reason = self.reason or reason
+
+
 def _attempt(
     send: Sender,
     stream: str,
@@ -259,67 +325,73 @@ def _attempt(
     policy: RetryPolicy,
     time_left: Callable[[], float],
     call: CallBound,
+    run_all: ChunkRunner,
 ) -> tuple[list[Entry], str | None]:
-    """One pass over ``pending`` in chunks: (entries to retry, reason to stop or None)."""
-    retry: list[Entry] = []
-    stop: str | None = None
-    for chunk in chunks(pending):
-        if stop is None:
+    """One pass over ``pending`` in chunks: (entries to retry, reason to stop or None).
+
+    The chunks go through ``run_all``: one after another, or several at once. Each
+    call checks the time left when it starts (a chunk waiting for a free slot may
+    find it gone) and none starts once a stop reason is known."""
+    stop = _StopFlag()
+
+    def one(chunk: list[Entry]) -> ChunkResult:
+        if stop.reason is None:
             left = time_left()
-            if not left >= policy.min_time_for_attempt_s:  # the first call too
-                stop = DEADLINE
-        if stop is not None:  # not sent: stays unpublished
-            retry.extend(chunk)
-            continue
-        outcome.calls += 1
-        stop = _send_chunk(send, stream, chunk, outcome, retry, call, left)
-    return retry, stop
+            if left >= policy.min_time_for_attempt_s:  # the first call too
+                result = _send_chunk(send, stream, chunk, call, left)
+                stop.set(result.stop)
+                return result
+            stop.set(DEADLINE)
+        return ChunkResult(retry=list(chunk))  # not sent: stays unpublished
+
+    retry: list[Entry] = []
+    for result in run_all(one, list(chunks(pending))):
+        outcome.calls += result.sent
+        outcome.published += result.published
+        outcome.failed.extend(result.failed)
+        outcome.errors.update(result.errors)
+        retry.extend(result.retry)
+    return retry, stop.reason
 
 
 def _send_chunk(
-    send: Sender,
-    stream: str,
-    chunk: list[Entry],
-    outcome: PublishOutcome,
-    retry: list[Entry],
-    call: CallBound,
-    left: float,
-) -> str | None:
-    """Send one chunk; sort its entries into published, ``retry`` or failed.
-
-    Returns a reason to stop sending, or None.
-    """
+    send: Sender, stream: str, chunk: list[Entry], call: CallBound, left: float
+) -> ChunkResult:
+    """Send one chunk; sort its entries into published, to retry, or failed."""
+    result = ChunkResult(sent=True)
     try:
         codes = _checked_codes(call(lambda: send(stream, chunk), left), len(chunk))
     except SendError as exc:
-        outcome.errors[exc.code] += 1
-        retry.extend(chunk)
+        result.errors[exc.code] += 1
+        result.retry.extend(chunk)
         # e.g. no such stream: no later call can succeed
-        return None if exc.retryable else f"non-retryable error {exc.code}"
+        result.stop = None if exc.retryable else f"non-retryable error {exc.code}"
+        return result
     except CallTimedOut:
         # The time is up; the call may yet write its entries, but we cannot wait
         # to know: they are reported (a possible duplicate, never a loss).
-        outcome.errors["CallTimedOut"] += 1
-        retry.extend(chunk)
-        return DEADLINE
+        result.errors["CallTimedOut"] += 1
+        result.retry.extend(chunk)
+        result.stop = DEADLINE
+        return result
     except Exception as exc:
         # A bug in a sender, or a result we cannot read: some entries may have
         # been written, which ones is unknown. Retrying a bug here would most
         # likely repeat it, so the chunk is reported (Lambda's retry is the
         # retry) and the other chunks go on: what they write is not undone.
-        outcome.errors[type(exc).__name__] += 1
-        outcome.failed.extend(e.ref for e in chunk)
-        return None
+        result.errors[type(exc).__name__] += 1
+        result.failed.extend(e.ref for e in chunk)
+        return result
     for entry, code in zip(chunk, codes, strict=True):
         if code is None:
-            outcome.published += 1
+            result.published += 1
             continue
-        outcome.errors[code] += 1
+        result.errors[code] += 1
         if code in RETRYABLE_ENTRY_ERRORS:
-            retry.append(entry)
+            result.retry.append(entry)
         else:
-            outcome.failed.append(entry.ref)
-    return None
+            result.failed.append(entry.ref)
+    return result
 
 
 def _checked_codes(codes: object, expected: int) -> list[str | None]:

@@ -48,8 +48,27 @@ def test_test_run_flag(value, expected):
         ({"DEAD_LETTER_STREAM_NAME": "x" * 129}, "DEAD_LETTER_STREAM_NAME"),
         ({"PUBLISH_MAX_ATTEMPTS": "zero"}, "PUBLISH_MAX_ATTEMPTS"),
         ({"PUBLISH_MAX_ATTEMPTS": "0"}, "PUBLISH_MAX_ATTEMPTS"),
+        ({"PUBLISH_CONCURRENCY": "0"}, "PUBLISH_CONCURRENCY"),
+        ({"PUBLISH_CONCURRENCY": "33"}, "PUBLISH_CONCURRENCY"),
+        ({"PUBLISH_CONCURRENCY": "four"}, "PUBLISH_CONCURRENCY"),
     ],
 )
 def test_bad_settings_name_the_variable(env, name):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env(env)
+
+
+def test_publish_concurrency_defaults_and_one_means_one_after_another():
+    from streaming.consumer.config import DEFAULT_PUBLISH_CONCURRENCY
+
+    assert Settings.from_env({}).publish_concurrency == DEFAULT_PUBLISH_CONCURRENCY
+    assert Settings.from_env({"PUBLISH_CONCURRENCY": "1"}).publish_concurrency == 1
+
+
+def test_the_hot_path_client_pools_a_connection_for_every_call_in_flight(monkeypatch):
+    from streaming.consumer.kinesis_client import make_kinesis_client
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = make_kinesis_client("http://127.0.0.1:9", calls_in_flight=16)
+    assert client.meta.config.max_pool_connections == 32
+    assert client.meta.config.parameter_validation is False  # entries checked by publish

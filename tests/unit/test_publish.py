@@ -330,3 +330,84 @@ def test_bounded_call_starts_nothing_without_time(timeout):
 
 def test_bounded_call_without_a_deadline_runs_on_the_callers_thread():
     assert bounded_call(threading.get_ident, float("inf")) == threading.get_ident()
+
+
+# -- PUBLISH_CONCURRENCY: several PutRecords calls in flight ----------------------------
+
+
+class SlowKinesis:
+    """A thread-safe sender that takes ``delay_s`` per call, fails each entry's first
+    send with ``fail_first`` probability, and records how many calls ran at once."""
+
+    def __init__(self, delay_s: float, fail_every: int = 0) -> None:
+        import threading
+
+        self.delay_s = delay_s
+        self.fail_every = fail_every
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.written: list[int] = []
+        self.seen: set[int] = set()
+
+    def __call__(self, stream, entries):
+        import time
+
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(self.delay_s)
+        codes = []
+        with self.lock:
+            for e in entries:
+                first = e.ref not in self.seen
+                self.seen.add(e.ref)
+                if self.fail_every and first and e.ref % self.fail_every == 0:
+                    codes.append("ProvisionedThroughputExceededException")
+                else:
+                    codes.append(None)
+                    self.written.append(e.ref)
+            self.in_flight -= 1
+        return codes
+
+
+def test_concurrent_chunks_are_in_flight_at_once_and_nothing_is_lost():
+    import time
+
+    from streaming.consumer.publish import ConcurrentChunks
+
+    kinesis = SlowKinesis(0.05, fail_every=7)
+    entries = [Entry(b"{}", f"k{i}", i) for i in range(10_000)]  # 20 calls
+    started = time.monotonic()
+    out = publish(kinesis, "s", entries, run_all=ConcurrentChunks(8), sleep=lambda s: None)
+    elapsed = time.monotonic() - started
+    assert out.published == 10_000 and out.failed == []
+    assert sorted(kinesis.written) == list(range(10_000))  # each once
+    assert kinesis.most_in_flight == 8
+    assert out.retried_entries == len(range(0, 10_000, 7))  # only the failed ones again
+    assert elapsed < 20 * 0.05  # not one after another
+
+
+def test_with_concurrency_no_call_starts_after_the_deadline():
+    """The deadline rule holds for every call in flight: a chunk that waited for a free
+    slot and finds too little time left is not sent (it stays unpublished)."""
+    import time
+
+    from streaming.consumer.publish import ConcurrentChunks
+
+    kinesis = SlowKinesis(0.3)
+    deadline = time.monotonic() + 0.9
+    policy = RetryPolicy(min_time_for_attempt_s=0.5)
+    out = publish(
+        kinesis,
+        "s",
+        [Entry(b"{}", "k", i) for i in range(4000)],  # 8 calls, 2 at a time
+        policy=policy,
+        time_left=lambda: deadline - time.monotonic(),
+        run_all=ConcurrentChunks(2),
+    )
+    assert out.published + len(out.failed) == 4000
+    # at 0 s and 0.3 s two calls start (0.9 and 0.6 s left); at 0.6 s only 0.3 s is left
+    assert out.calls == 4 and out.published == 2000
+    assert out.gave_up_reason == "invocation deadline"
+    assert time.monotonic() < deadline  # every call in flight ended before it

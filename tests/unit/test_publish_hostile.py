@@ -31,7 +31,7 @@ from streaming.consumer.handler import RideDurationService
 from streaming.consumer.kinesis_limits import MAX_BYTES_PER_RECORD
 from streaming.consumer.kinesis_sender import kinesis_sender
 from streaming.consumer.lambda_context import LocalContext
-from streaming.consumer.publish import Entry, RetryPolicy, SendError, publish
+from streaming.consumer.publish import Entry, RetryPolicy, SendError, one_at_a_time, publish
 from tests.conftest import COURSE_RIDE, make_record
 from tests.support.budget import examples
 
@@ -359,6 +359,18 @@ class FakeWorld:
         return codes
 
 
+def any_order(rng):
+    """A ChunkRunner whose calls complete in a random order (results in item order)."""
+
+    def run_all(fn, items):
+        results = [None] * len(items)
+        for i in rng.sample(range(len(items)), len(items)):
+            results[i] = fn(items[i])
+        return results
+
+    return run_all
+
+
 @pytest.mark.slow  # 200 generated sender scripts: seconds
 @settings(examples(200), deadline=None)
 @given(
@@ -372,10 +384,14 @@ class FakeWorld:
     budget=st.one_of(st.floats(0.0, 20.0), st.just(float("inf"))),
     max_attempts=st.integers(1, 6),
     jitter=st.floats(0.0, 1.0),
+    order=st.one_of(st.none(), st.randoms(use_true_random=False)),
 )
 def test_every_entry_is_published_or_failed_exactly_once(
-    specs, many, script, costs, budget, max_attempts, jitter
+    specs, many, script, costs, budget, max_attempts, jitter, order
 ):
+    """``order``: None sends an attempt's chunks one after another
+    (PUBLISH_CONCURRENCY=1); a Random finishes them in any order, as calls in
+    flight at once do (PUBLISH_CONCURRENCY > 1)."""
     entries = [Entry(d, k, i) for i, (d, k) in enumerate(specs)]
     entries += [Entry(b"{}", "k", len(specs) + i) for i in range(many)]  # past 500: chunks
     world = FakeWorld(script, costs, budget)
@@ -389,6 +405,7 @@ def test_every_entry_is_published_or_failed_exactly_once(
         sleep=world.sleep,
         rng=lambda: jitter,
         call=world.call,
+        run_all=one_at_a_time if order is None else any_order(order),
     )
     published = [
         ref
