@@ -20,14 +20,14 @@ retention lasts. Locally, a JSON-lines file is accepted too, for the demo.
 
 Where ours differs from AWS's on purpose: ``responseContext.errorMessage``
 is a local addition (AWS's record has no error text; locally the function's
-error is what one needs to fix the cause). Records discarded before any
-invocation (too old) carry no ``responseContext``, as in AWS's own recorded
-examples.
+error is what one needs to fix the cause). Records discarded as too old carry
+no ``responseContext``, as in AWS's own recorded examples.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Sequence
@@ -80,7 +80,9 @@ class Failure:
                 "streamArn": self.stream_arn,
             },
         }
-        if self.invoke_count > 0:  # records discarded before any invocation have no response
+        # Only a batch given up after invocations failed carries the last response;
+        # AWS's own RecordAgeExceeded records have none, invoked before or not.
+        if self.invoke_count > 0 and self.condition == RETRY_ATTEMPTS_EXHAUSTED:
             response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
             if self.function_error:
                 response["functionError"] = self.function_error
@@ -199,6 +201,10 @@ def parse_destination(
 ) -> Destination:
     """``arn:aws:sqs:...`` / an SQS queue URL / ``arn:aws:sns:...`` / ``arn:aws:s3:::bucket``
     / ``file:<path>`` or a ``*.jsonl`` path."""
+    given = target
+    partition = re.match(r"^arn:aws(?:-[a-z-]+)?:", target)
+    if partition:  # aws, aws-cn, aws-us-gov: the same rules (the ARN itself is kept)
+        target = "arn:aws:" + target[partition.end() :]
     if target.startswith("arn:aws:kinesis:") or target.startswith("kinesis:"):
         raise ValueError(
             "a Kinesis event source mapping's on-failure destination is an SQS queue, an SNS "
@@ -215,8 +221,8 @@ def parse_destination(
     if target.startswith(("http://", "https://")):
         return SqsQueue(session.client("sqs", endpoint_url=endpoint_url), target)
     if target.startswith("arn:aws:sns:"):
-        return SnsTopic(session.client("sns", endpoint_url=endpoint_url), target)
+        return SnsTopic(session.client("sns", endpoint_url=endpoint_url), given)
     if target.startswith("arn:aws:s3:::"):
         client = session.client("s3", endpoint_url=endpoint_url)
         return S3Bucket(client, target.removeprefix("arn:aws:s3:::"), mapping_id)
-    raise ValueError(f"unsupported on-failure destination {target!r}")
+    raise ValueError(f"unsupported on-failure destination {given!r}")

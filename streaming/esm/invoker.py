@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -77,13 +78,22 @@ def call(
     spec: ContextSpec,
     clock: Callable[[], float] = time.monotonic,
 ) -> Invocation:
-    """Invoke ``handler`` once; a raised exception is the function's error (never raised)."""
+    """Invoke ``handler`` once; a raised exception is the function's error (never raised).
+
+    What comes back is what Lambda returns: the JSON of the result. A result that
+    is not JSON is the runtime's error (``Runtime.MarshalError``), and the copy
+    keeps the caller from holding the function's own objects."""
     started = clock()
     try:
         response = handler(event, spec.context())
     except Exception as exc:  # the function's error, as Lambda reports it
         return Invocation(None, f"{type(exc).__name__}: {exc}", clock() - started)
-    return Invocation(response, None, clock() - started)
+    elapsed = clock() - started
+    try:
+        response = json.loads(json.dumps(response))  # as the Python runtime writes it
+    except (TypeError, ValueError, RecursionError) as exc:
+        return Invocation(None, f"Runtime.MarshalError: {exc}", elapsed)
+    return Invocation(response, None, elapsed)
 
 
 class InlineInvoker:
@@ -114,18 +124,28 @@ class WorkerSetup:
 
 
 class ProcessInvoker:
-    """Invocations in ``workers`` worker processes (spawned: a clean interpreter, as a
-    new execution environment is); a worker that dies is an error of the invocation
-    it was running (Lambda: ``Runtime.ExitError``), and the pool is started again."""
+    """Invocations in worker processes, one execution environment each.
+
+    Environments are made as concurrency needs them, up to ``workers`` (Lambda
+    starts a new environment - a cold start - for each concurrent invocation it
+    has no idle one for), and reused when idle. Each is a spawned interpreter (as
+    clean as a new environment) running one invocation at a time. One that dies
+    fails only the invocation it was running (Lambda: ``Runtime.ExitError``) and
+    is replaced; the others are untouched."""
 
     def __init__(self, setup: WorkerSetup, workers: int) -> None:
         self.setup = setup
         self.workers = workers
-        self._pool = self._start()
+        self._idle: list[ProcessPoolExecutor] = []
+        self._busy = 0
+        self._waiting: list[tuple[dict[str, Any], ContextSpec, Future[Invocation]]] = []
+        self._lock = threading.Lock()
+        self.environments_started = 0
 
-    def _start(self) -> ProcessPoolExecutor:
+    def _environment(self) -> ProcessPoolExecutor:
+        self.environments_started += 1
         return ProcessPoolExecutor(
-            max_workers=self.workers,
+            max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
             initargs=(self.setup,),
@@ -133,30 +153,66 @@ class ProcessInvoker:
 
     def submit(self, event: dict[str, Any], spec: ContextSpec) -> Future[Invocation]:
         outer: Future[Invocation] = Future()
-        started = time.monotonic()
-        try:
-            inner = self._pool.submit(_invoke_in_worker, event, spec)
-        except BrokenProcessPool:
-            self._pool = self._start()
-            inner = self._pool.submit(_invoke_in_worker, event, spec)
-
-        def relay(done: Future[Invocation]) -> None:
-            try:
-                outer.set_result(done.result())
-            except BrokenProcessPool as exc:
-                outer.set_result(
-                    Invocation(None, f"Runtime.ExitError: {exc}", time.monotonic() - started)
-                )
-            except Exception as exc:  # the result could not come back (pickling)
-                outer.set_result(
-                    Invocation(None, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
-                )
-
-        inner.add_done_callback(relay)
+        with self._lock:
+            if not self._idle and self._busy >= self.workers:
+                self._waiting.append((event, spec, outer))  # every environment is busy
+                return outer
+            environment = self._idle.pop() if self._idle else self._environment()
+            self._busy += 1
+        self._run(environment, event, spec, outer)
         return outer
 
+    def _run(
+        self,
+        environment: ProcessPoolExecutor,
+        event: dict[str, Any],
+        spec: ContextSpec,
+        outer: Future[Invocation],
+    ) -> None:
+        started = time.monotonic()
+        try:
+            inner = environment.submit(_invoke_in_worker, event, spec)
+        except BrokenProcessPool as exc:
+            self._finished(environment, broken=True)
+            outer.set_result(Invocation(None, f"Runtime.ExitError: {exc}", 0.0))
+            return
+
+        def relay(done: Future[Invocation]) -> None:
+            broken = False
+            try:
+                result = done.result()
+            except BrokenProcessPool as exc:
+                broken = True
+                result = Invocation(None, f"Runtime.ExitError: {exc}", time.monotonic() - started)
+            except Exception as exc:  # the result could not come back (pickling)
+                result = Invocation(
+                    None, f"{type(exc).__name__}: {exc}", time.monotonic() - started
+                )
+            self._finished(environment, broken=broken)
+            outer.set_result(result)
+
+        inner.add_done_callback(relay)
+
+    def _finished(self, environment: ProcessPoolExecutor, *, broken: bool) -> None:
+        """An environment is free again (a dead one is dropped); start a waiting call."""
+        if broken:
+            environment.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._busy -= 1
+            if not broken:
+                self._idle.append(environment)
+            if not self._waiting:
+                return
+            event, spec, outer = self._waiting.pop(0)
+            environment = self._idle.pop() if self._idle else self._environment()
+            self._busy += 1
+        self._run(environment, event, spec, outer)
+
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for environment in idle:
+            environment.shutdown(wait=True, cancel_futures=True)
 
 
 # -- inside a worker process --------------------------------------------------------
@@ -191,14 +247,7 @@ def _invoke_in_worker(event: dict[str, Any], spec: ContextSpec) -> Invocation:
             _HANDLER = load_handler(_SETUP.handler_spec)
         except HandlerError as exc:  # an init failure is the invocation's error
             return Invocation(None, f"Runtime.InitError: {exc}", time.monotonic() - started)
-    result = call(_HANDLER, event, spec)
-    if result.error is not None:
-        return result
-    try:  # what Lambda returns is the JSON of the result
-        response = json.loads(json.dumps(result.response))
-    except (TypeError, ValueError) as exc:
-        return Invocation(None, f"Runtime.MarshalError: {exc}", result.duration_s)
-    return Invocation(response, None, result.duration_s)
+    return call(_HANDLER, event, spec)
 
 
 class _Both:

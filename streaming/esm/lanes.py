@@ -1,7 +1,7 @@
 """A shard's concurrent lanes and its checkpoint: pure bookkeeping, no I/O.
 
-*Lambda event source mappings: Kinesis parameters*, ParallelizationFactor:
-"The number of batches to process concurrently from each shard" (1-10), and
+CreateEventSourceMapping, ParallelizationFactor: "The number of batches to
+process from each shard concurrently" (1-10), and
 *Using Lambda with Kinesis*: "Lambda can process up to 10 batches in each
 shard simultaneously. If you increase the number of concurrent batches per
 shard, Lambda still ensures in-order processing at the partition-key level."

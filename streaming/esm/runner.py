@@ -502,7 +502,7 @@ class EventSourceMapping:
         batch.throttles += 1
         delay = self._backoff(batch.throttles)
         batch.not_before = self.clock() + delay
-        self.stats.throttles += 1
+        self.stats.count_throttle(len(batch.records))
         self._tell(Throttled(state.shard_id, len(batch.records), reserved, delay, lane.index))
         return True
 
@@ -515,7 +515,6 @@ class EventSourceMapping:
         if error is None and result.duration_s > self.config.timeout_s:
             error = f"TimeoutError: Task timed out after {self.config.timeout_s:.2f} seconds"
         batch.invokes += 1
-        self.stats.count_invocation(len(batch.records), failed=error is not None)
         outcome = classify(
             result.response,
             error,
@@ -524,6 +523,7 @@ class EventSourceMapping:
         )
         if state.windows is not None:
             outcome = state.windows.settle(batch, result.response, outcome)
+        self.stats.count_invocation(len(batch.records), failed=not isinstance(outcome, Success))
         self._tell(self._invoked(state, lane, flight, outcome, result))
         if isinstance(outcome, Success):
             self._done(state, batch.records)
@@ -671,8 +671,7 @@ class EventSourceMapping:
             condition,
         )
         if self.destination is not None:
-            self.destination.send(failure)
-            self.stats.on_failure_delivered_events += len(records)
+            self._deliver(failure, len(records))
         state.progress.finish(records)
         self._advance(state)
         self.stats.count_discard(condition, len(records))
@@ -687,6 +686,25 @@ class EventSourceMapping:
                 describe(self.destination) if self.destination is not None else None,
             )
         )
+
+    def _deliver(self, failure: Failure, records: int) -> None:
+        """Send a discarded batch's metadata; a delivery that fails is counted and
+        logged, and the records stay discarded (Lambda: DestinationDeliveryFailures,
+        and they count as dropped)."""
+        assert self.destination is not None
+        try:
+            self.destination.send(failure)
+        except Exception as exc:  # the destination is down, gone, or refuses it
+            self.stats.destination_delivery_failures += 1
+            LOG.error(
+                "%s: the on-failure destination %s refused %d records' metadata: %s",
+                failure.shard_id,
+                describe(self.destination),
+                records,
+                exc,
+            )
+            return
+        self.stats.on_failure_delivered_events += records
 
     def _expired_prefix(self, records: list[dict[str, Any]]) -> int:
         limit = self.wall_clock() - self.config.max_record_age_s

@@ -3,10 +3,12 @@
 *Monitoring event source mappings* (Lambda docs): with
 ``MetricsConfig: {"Metrics": ["EventCount"]}`` a mapping reports
 ``PolledEventCount`` (records read from the stream), ``FilteredOutEventCount``
-(dropped by FilterCriteria), ``InvokedEventCount`` (records in invocations,
-retries included), ``FailedInvokeEventCount`` (records in invocations that
-failed), ``DroppedEventCount`` (discarded: retries exhausted or too old) and
-``OnFailureDestinationDeliveredEventCount``. ``IteratorAge`` (a function
+(dropped by FilterCriteria), ``InvokedEventCount`` (records Lambda tried to
+invoke with, retries and throttles included), ``FailedInvokeEventCount``
+(records of invocations that failed, and "any event with a non-empty
+BatchItemFailures in the response"), ``DroppedEventCount`` (discarded: retries
+exhausted or too old, "excludes events that you send to an on-failure
+destination") and ``OnFailureDestinationDeliveredEventCount``. ``IteratorAge`` (a function
 metric for stream sources) is "the age of the last record in the event" when
 the event source mapping sent the batch.
 """
@@ -35,10 +37,16 @@ class RunStats:
     polled_events: int = 0
     #: records that matched no filter (FilteredOutEventCount)
     filtered_out_events: int = 0
-    #: records in invocations that failed: error, timeout, invalid response
+    #: records Lambda tried to invoke with: invocations made, and throttled ones
+    #: (InvokedEventCount: "may count multiple times for the same polled event")
+    invoked_events: int = 0
+    #: records of invocations that failed (error, timeout, invalid response, throttle)
+    #: or whose response listed batchItemFailures (FailedInvokeEventCount)
     failed_invoke_events: int = 0
     #: records whose metadata reached the on-failure destination
     on_failure_delivered_events: int = 0
+    #: discarded batches whose metadata could not be delivered (DestinationDeliveryFailures)
+    destination_delivery_failures: int = 0
     #: invocations not made: past the reserved concurrency
     throttles: int = 0
     #: IteratorAge of the last batch sent, and the highest (milliseconds)
@@ -46,10 +54,18 @@ class RunStats:
     iterator_age_ms_max: float = 0.0
 
     def count_invocation(self, records: int, *, failed: bool) -> None:
+        """An invocation made; ``failed``: it failed, or reported batchItemFailures."""
         self.invocations += 1
         self.records_invoked += records
+        self.invoked_events += records
         if failed:
             self.failed_invoke_events += records
+
+    def count_throttle(self, records: int) -> None:
+        """An invocation tried and throttled: invoked and failed, not delivered."""
+        self.throttles += 1
+        self.invoked_events += records
+        self.failed_invoke_events += records
 
     def count_discard(self, condition: str, records: int) -> None:
         self.discarded_records += records
@@ -67,8 +83,10 @@ class RunStats:
         return {
             "PolledEventCount": self.polled_events,
             "FilteredOutEventCount": self.filtered_out_events,
-            "InvokedEventCount": self.records_invoked,
+            "InvokedEventCount": self.invoked_events,
             "FailedInvokeEventCount": self.failed_invoke_events,
-            "DroppedEventCount": self.discarded_records,
+            # "Dropped events also excludes events that you send to an on-failure
+            # destination" (a delivery that failed counts as dropped)
+            "DroppedEventCount": self.discarded_records - self.on_failure_delivered_events,
             "OnFailureDestinationDeliveredEventCount": self.on_failure_delivered_events,
         }

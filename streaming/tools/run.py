@@ -61,8 +61,9 @@ from streaming.tools.common import (
 from streaming.tools.run_lines import BatchLines, MetricLines, say, summary_line
 
 DESCRIPTION = """\
-Poll every shard of a Kinesis stream and invoke a handler in this process with
-the events Lambda's event source mapping would send, with its semantics:
+Poll every shard of a Kinesis stream and invoke a handler (in this process; in
+worker processes with --parallelization-factor over 1) with the events Lambda's
+event source mapping would send, with its semantics:
 batches of one shard in order, partial batch responses (retry from the lowest
 failed sequence number), retries, bisect on error, maximum record age, an
 on-failure destination, and per-shard checkpoints so a restart resumes.
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             args.stream,
             handler,
             config,
-            invoker=_invoker(args, log_file, shards, console),
+            invoker=_invoker(args, log_file, console),
             checkpoints=checkpoints,
             destination=destination,
             observer=lines if metrics is None else lines.also(metrics),
@@ -329,6 +330,11 @@ def _mapping_config(args: argparse.Namespace) -> MappingConfig:
     if (args.starting_position == "AT_TIMESTAMP") != (args.starting_timestamp is not None):
         raise usage_error(
             "--starting-timestamp goes with --starting-position AT_TIMESTAMP, and only with it"
+        )
+    if args.starting_timestamp is not None and args.starting_timestamp.timestamp() > time.time():
+        raise usage_error(
+            f"--starting-timestamp {args.starting_timestamp.isoformat()}: in the future "
+            '(StartingPositionTimestamp "cannot be in the future"); give a past time'
         )
     for option, setting in _REFUSED.items():
         if getattr(args, option.lstrip("-").replace("-", "_")) is not None:
@@ -420,19 +426,16 @@ def _resolve_stream(client: Any, args: argparse.Namespace, console: TextIO) -> N
     )
 
 
-def _invoker(
-    args: argparse.Namespace, log_file: Path, shards: Any, console: TextIO
-) -> ProcessInvoker | None:
+def _invoker(args: argparse.Namespace, log_file: Path, console: TextIO) -> ProcessInvoker | None:
     """Worker processes for a parallelization factor over 1 (``None``: in this process)."""
     if args.parallelization_factor == 1:
         return None
-    open_shards = shards if isinstance(shards, int) and shards > 0 else 1
-    workers = min(args.parallelization_factor * open_shards, MAX_WORKERS)
     say(
         console,
         f"parallelization factor {args.parallelization_factor}: up to "
-        f"{args.parallelization_factor} batches per shard at once, in {workers} worker "
-        "processes (each its own execution environment: its own init)",
+        f"{args.parallelization_factor} batches per shard at once, each in a worker "
+        f"process of its own (an execution environment: its own init), started as "
+        f"needed, up to {MAX_WORKERS}",
     )
     setup = WorkerSetup(
         handler_spec=args.handler or DEFAULT_HANDLER,
@@ -441,12 +444,12 @@ def _invoker(
         log_file=str(log_file),
         verbose=args.verbose,
     )
-    return ProcessInvoker(setup, workers)
+    return ProcessInvoker(setup, MAX_WORKERS)
 
 
 #: what ``run`` sets in the handler's environment (the workers get the same)
 _LAMBDA_ENV = ("KINESIS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
-#: the most worker processes a run starts (shards x parallelization factor, capped)
+#: the most worker processes (execution environments) a run starts
 MAX_WORKERS = 32
 #: where the handler was found (``_load``), for the workers
 _HANDLER_PATH: list[str] = []
@@ -493,10 +496,16 @@ def _destination(args: argparse.Namespace) -> Any:
             args.on_failure,
             session=session(args),
             endpoint_url=args.endpoint_url,
-            mapping_id=str(uuid.uuid4()),
+            mapping_id=_mapping_id(args),
         )
     except ValueError as exc:
         raise usage_error(f"--on-failure {args.on_failure}: {exc}") from None
+
+
+def _mapping_id(args: argparse.Namespace) -> str:
+    """The mapping's UUID (S3 failure keys: aws/lambda/<mapping id>/...): the same for
+    the same stream and function, run after run, as a deployed mapping's is."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{args.stream}|{args.function_name}"))
 
 
 def _load(spec: str | None, console: TextIO) -> Handler:

@@ -166,8 +166,8 @@ _LINES: dict[type, Any] = {
 class MetricLines:
     """``--emf``: the mapping's metrics as CloudWatch embedded metric format lines on
     stdout (the run's log file), namespace ``AWS/Lambda`` as Lambda publishes them,
-    dimension ``FunctionName``. One line per invocation (IteratorAge, the records it
-    carried), one with the EventCount totals at the end."""
+    dimension ``FunctionName``. One line per invocation (IteratorAge), one with the
+    EventCount totals at the end (each count once: summed, they are the run's)."""
 
     NAMESPACE = "AWS/Lambda"
 
@@ -175,16 +175,8 @@ class MetricLines:
         self.function_name = function_name
 
     def __call__(self, event: RunEvent) -> None:
-        if not isinstance(event, Invoked) or not event.records:
-            return
-        failed = event.records if event.outcome == "failed" else 0
-        self._emit(
-            {
-                "IteratorAge": (event.iterator_age_ms, "Milliseconds"),
-                "InvokedEventCount": (event.records, "Count"),
-                "FailedInvokeEventCount": (failed, "Count"),
-            }
-        )
+        if isinstance(event, Invoked) and event.records:
+            self._emit({"IteratorAge": (event.iterator_age_ms, "Milliseconds")})
 
     def totals(self, stats: RunStats) -> None:
         self._emit({name: (n, "Count") for name, n in stats.event_counts().items()})

@@ -455,9 +455,10 @@ def test_run_reports_iterator_age_and_event_counts_as_emf(one_shard, moto_endpoi
     assert "PolledEventCount 3, FilteredOutEventCount 1, InvokedEventCount 2" in result.stdout
     emf = [json.loads(line) for line in log.read_text().splitlines() if '"_aws"' in line]
     [batch] = [m for m in emf if "IteratorAge" in m]
-    assert 1000 <= batch["IteratorAge"] < 60_000 and batch["InvokedEventCount"] == 2
-    [totals] = [m for m in emf if "PolledEventCount" in m]
+    assert 1000 <= batch["IteratorAge"] < 60_000
+    [totals] = [m for m in emf if "PolledEventCount" in m]  # each count once: summable
     assert (totals["PolledEventCount"], totals["FilteredOutEventCount"]) == (3, 1)
+    assert (totals["InvokedEventCount"], totals["DroppedEventCount"]) == (2, 0)
     assert totals["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AWS/Lambda"
 
 
@@ -556,3 +557,71 @@ def test_sns_drops_the_response_above_256_kb_and_s3_carries_the_invocation(
     invocation = json.loads(stored["payload"])  # an escaped JSON string
     assert _data(invocation) == ["p0"]
     assert len(stored["responseContext"]["errorMessage"]) < 5000  # ours: bounded
+
+
+# -- what a function or a destination can do wrong ------------------------------------
+
+
+def test_a_destination_that_fails_is_counted_and_the_run_goes_on(kinesis, one_shard):
+    """ "If delivery to the destination fails ... For the DestinationDeliveryFailures metric,
+    Lambda emits a 1. For the DroppedEventCount metric, Lambda emits a number equal to the
+    number of events that failed delivery." The records stay discarded."""
+
+    class Down:
+        def send(self, failure):
+            raise ConnectionError("the queue is down")
+
+    put(kinesis, one_shard, [b"d0", b"d1"], keys="same")
+
+    def boom(event, context):
+        raise ValueError("nope")
+
+    mapping = run_to_idle(kinesis, one_shard, boom, max_retries=0, destination=Down())
+    assert mapping.stats.destination_delivery_failures == 1
+    assert mapping.stats.event_counts()["DroppedEventCount"] == 2
+    assert mapping.stats.event_counts()["OnFailureDestinationDeliveredEventCount"] == 0
+
+
+def test_a_response_that_is_not_json_is_a_runtime_error(kinesis, one_shard):
+    """Lambda returns the JSON of the function's result: one that cannot be serialized
+    fails the invocation (Runtime.MarshalError) - also in this process."""
+    put(kinesis, one_shard, [b"m0"], keys="same")
+    handler = Recorder(lambda event, call: {"state": {1, 2}} if call == 0 else {})
+    mapping = run_to_idle(kinesis, one_shard, handler, max_retries=2)
+    assert mapping.stats.function_errors == 1 and mapping.stats.records_done == 1
+
+
+CRASHES = """
+import base64, os, time
+
+def handler(event, context):
+    data = [base64.b64decode(r["kinesis"]["data"]) for r in event["Records"]]
+    if b"crash" in data:
+        os._exit(3)
+    time.sleep(0.5)
+    return {"pid": os.getpid()}
+"""
+
+
+def test_a_dying_environment_fails_only_its_own_invocation(tmp_path):
+    """Each concurrent invocation has its own environment: one that exits fails only
+    the invocation it was running (Runtime.ExitError); the others finish."""
+    (tmp_path / "crashes.py").write_text(CRASHES)
+    invoker = ProcessInvoker(WorkerSetup("crashes:handler", (str(tmp_path),), {}, None), 4)
+    spec = ContextSpec("f", 30.0, "us-east-1")
+
+    def event(data):
+        return {"Records": [{"kinesis": {"data": base64.b64encode(data).decode()}}]}
+
+    try:
+        slow = [invoker.submit(event(b"fine"), spec) for _ in range(2)]
+        crash = invoker.submit(event(b"crash"), spec)
+        assert crash.result(60).error.startswith("Runtime.ExitError")
+        results = [f.result(60) for f in slow]
+        assert all(r.error is None for r in results)
+        again = invoker.submit(event(b"fine"), spec).result(60)
+        assert again.error is None
+        assert again.response["pid"] in {r.response["pid"] for r in results}  # a warm one
+    finally:
+        invoker.close()
+    assert invoker.environments_started == 3  # the dead one was not reused

@@ -87,6 +87,19 @@ MISTAKES: dict[str, Mistake] = {
         f"run --stream {{stream}} --starting-position AT_TIMESTAMP {STOP}",
         ("--starting-timestamp",),
     ),
+    "AT_TIMESTAMP in the future": Mistake(
+        f"run --stream {{stream}} --starting-position AT_TIMESTAMP "
+        f"--starting-timestamp 2999-01-01T00:00:00Z {STOP}",
+        ("--starting-timestamp", "in the future"),
+    ),
+    "--parallelization-factor out of range": Mistake(
+        f"run --stream {{stream}} --parallelization-factor 11 {STOP}",
+        ("--parallelization-factor", "1-10"),
+    ),
+    "--tumbling-window with lanes": Mistake(
+        f"run --stream {{stream}} --tumbling-window 60 --parallelization-factor 2 {STOP}",
+        ("--tumbling-window", "parallelization factor 1"),
+    ),
     "a stream as on-failure destination": Mistake(
         f"run --stream {{stream}} --on-failure arn:aws:kinesis:us-east-1:000000000000:stream/x "
         f"{STOP}",
