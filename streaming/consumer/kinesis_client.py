@@ -28,9 +28,12 @@ class ClientProfile:
     read_timeout_s: float
     #: botocore's check of every parameter against the service model, per record
     parameter_validation: bool = True
+    #: PutRecords' body written and its records read in one pass (put_records_wire)
+    one_pass_put_records: bool = False
 
 
-#: Parameter validation off: the entries are built and checked by ``publish``
+#: Parameter validation off, and PutRecords' records written and read in one pass
+#: (``put_records_wire``): the entries are built and checked by ``publish``
 #: (partition key, 1 MiB, 500 per call, 5 MiB per call) and the stream names at
 #: init, and botocore's walk over every record was a large share of a call's CPU
 #: (bench/PUBLISH.md).
@@ -40,6 +43,7 @@ HOT_PATH = ClientProfile(
     connect_timeout_s=2,
     read_timeout_s=5,
     parameter_validation=False,
+    one_pass_put_records=True,
 )
 TOOLS = ClientProfile("tools", total_max_attempts=5, connect_timeout_s=5, read_timeout_s=30)
 
@@ -69,4 +73,9 @@ def make_kinesis_client(
         parameter_validation=profile.parameter_validation,
     )
     factory = session.client if session is not None else boto3.client
-    return factory("kinesis", endpoint_url=endpoint_url, config=config)
+    client = factory("kinesis", endpoint_url=endpoint_url, config=config)
+    if profile.one_pass_put_records:
+        from streaming.consumer import put_records_wire
+
+        put_records_wire.install(client)
+    return client

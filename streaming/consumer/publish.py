@@ -100,11 +100,14 @@ class Entry:
     data: bytes
     partition_key: str
     ref: int
+    #: what the 1 MiB / 5 MiB limits count: the data blob plus the partition key
+    #: (computed once: chunking reads it for every entry of every attempt)
+    size: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def size(self) -> int:
-        # The 1 MiB / 5 MiB limits count the data blob plus the partition key.
-        return len(self.data) + len(self.partition_key.encode("utf-8"))
+    def __post_init__(self) -> None:
+        key = self.partition_key
+        key_bytes = len(key.encode("utf-8", "surrogatepass")) if isinstance(key, str) else 0
+        object.__setattr__(self, "size", len(self.data) + key_bytes)
 
 
 class Sender(Protocol):

@@ -136,8 +136,19 @@ def endpoint(hostile_kinesis: HostileKinesis) -> Iterator[HostileKinesis]:
 
 
 @functools.cache
-def client_for(url: str, *, read_timeout: float = 5.0):
-    """A real boto3 Kinesis client (dummy credentials), retries off as in the handler."""
+def client_for(url: str, *, read_timeout: float = 5.0, hot_path: bool = False):
+    """A real boto3 Kinesis client (dummy credentials), retries off as in the handler;
+    ``hot_path``: the handler's own (no parameter validation, the one-pass PutRecords
+    body and records of ``put_records_wire``)."""
+    if hot_path:
+        from streaming.consumer.kinesis_client import make_kinesis_client
+
+        session = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+        return make_kinesis_client(url, session=session)
     return boto3.client(
         "kinesis",
         endpoint_url=url,
@@ -192,10 +203,11 @@ MALFORMED_OK_BODIES = [
 ]
 
 
+@pytest.mark.parametrize("hot_path", [False, True], ids=["boto3", "hot-path"])
 @pytest.mark.parametrize("body", MALFORMED_OK_BODIES, ids=lambda b: repr(b[:40]))
-def test_a_malformed_answer_is_a_retryable_send_error(endpoint, body):
+def test_a_malformed_answer_is_a_retryable_send_error(endpoint, body, hot_path):
     endpoint.replies.append(Reply(body))
-    send = kinesis_sender(client_for(endpoint.url))
+    send = kinesis_sender(client_for(endpoint.url, hot_path=hot_path))
     with pytest.raises(SendError) as info:
         send("s", items(2))
     assert info.value.code == "MalformedResponse" and info.value.retryable
@@ -207,9 +219,10 @@ def test_a_malformed_answer_is_a_retryable_send_error(endpoint, body):
     [b"", b"null", b"[]", b"\xff", b'{"__type": 5, "message": []}', b'{"__type": {"a": 1}}'],
     ids=repr,
 )
-def test_a_malformed_error_answer_is_a_send_error(endpoint, status, body):
+@pytest.mark.parametrize("hot_path", [False, True], ids=["boto3", "hot-path"])
+def test_a_malformed_error_answer_is_a_send_error(endpoint, status, body, hot_path):
     endpoint.replies.append(Reply(body, status=status))
-    send = kinesis_sender(client_for(endpoint.url))
+    send = kinesis_sender(client_for(endpoint.url, hot_path=hot_path))
     with pytest.raises(SendError) as info:
         send("s", items(2))
     assert info.value.retryable or status < 500
@@ -225,13 +238,15 @@ def test_publish_retries_past_malformed_answers(endpoint):
 # -- an entry is written only with a SequenceNumber ---------------------------------------
 
 
-def test_results_without_a_sequence_number_are_retried_not_counted(endpoint):
+@pytest.mark.parametrize("hot_path", [False, True], ids=["boto3", "hot-path"])
+def test_results_without_a_sequence_number_are_retried_not_counted(endpoint, hot_path):
     first = {
         "FailedRecordCount": 2,
         "Records": [{}, {"ErrorCode": None}, {"SequenceNumber": "7", "ShardId": "s-0"}],
     }
     endpoint.replies.append(Reply(json.dumps(first).encode()))
-    out = publish(kinesis_sender(client_for(endpoint.url)), "s", items(3), sleep=no_sleep)
+    client = client_for(endpoint.url, hot_path=hot_path)
+    out = publish(kinesis_sender(client), "s", items(3), sleep=no_sleep)
     assert endpoint.requests == [3, 2]  # only the two unconfirmed entries went again
     assert out.published == 3 and out.failed == [] and out.retried_entries == 2
     assert out.errors["MissingSequenceNumber"] == 2
