@@ -20,6 +20,21 @@ MAX_RESPONSE_BYTES = 5_500_000
 
 
 @dataclass
+class ShadowResult:
+    """What the shadow model did in one batch (never part of Lambda's answer)."""
+
+    #: why the shadow is off (``None``: it ran, or tried to)
+    disabled: str | None = None
+    scored: int = 0
+    published: int = 0
+    #: shadow predictions not written (counted; the champion's records are unaffected)
+    unpublished: int = 0
+    #: the shadow model raised on this batch
+    error: str | None = None
+    outcome: PublishOutcome | None = None
+
+
+@dataclass
 class BatchResult:
     """What one invocation did; ``response()`` is what Lambda gets back."""
 
@@ -36,6 +51,8 @@ class BatchResult:
     duration_ms: float = 0.0
     #: model monitoring figures of the batch (metric name -> value)
     monitoring: dict[str, float] = field(default_factory=dict)
+    #: the shadow model's part, when one is configured
+    shadow: ShadowResult | None = None
 
     def response(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -54,6 +54,8 @@ class Settings:
     publish_time_reserve_s: float = 2.0
     #: PutRecords calls of one batch in flight at once (1: one after another).
     publish_concurrency: int = DEFAULT_PUBLISH_CONCURRENCY
+    #: The shadow (challenger) model, its stream and the share of rides it scores.
+    shadow: ShadowSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -71,6 +73,7 @@ class Settings:
             publish_max_attempts=_int(env, "PUBLISH_MAX_ATTEMPTS", 6, lo=1, hi=50),
             publish_time_reserve_s=_int(env, "PUBLISH_TIME_RESERVE_MS", 2000, lo=0, hi=900_000)
             / 1000.0,
+            shadow=ShadowSettings.from_env(env),
             publish_concurrency=_int(
                 env,
                 "PUBLISH_CONCURRENCY",
@@ -79,6 +82,51 @@ class Settings:
                 hi=MAX_PUBLISH_CONCURRENCY,
             ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowSettings:
+    """``SHADOW_MODEL_LOCATION``, ``SHADOW_STREAM_NAME``, ``SHADOW_SAMPLE_PERCENT``.
+
+    Read apart from the champion's settings on purpose: a mistake here must not
+    fail the function's init (the champion never suffers for its challenger), so
+    it is kept in ``problem`` and the shadow is disabled with that reason."""
+
+    model_location: str
+    stream: str | None
+    sample_percent: float = 100.0
+    #: why the shadow cannot run (``None``: it can)
+    problem: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ShadowSettings | None:
+        location = env.get("SHADOW_MODEL_LOCATION") or ""
+        if not location:
+            return None
+        problems: list[str] = []
+        try:
+            stream = _stream_name(env, "SHADOW_STREAM_NAME", None)
+        except ConfigError as exc:
+            stream, problems = None, [str(exc)]
+        if stream is None and not problems:
+            problems.append("SHADOW_STREAM_NAME is not set: the shadow has nowhere to publish")
+        percent = _percent(env, "SHADOW_SAMPLE_PERCENT", problems)
+        return cls(location, stream, percent, "; ".join(problems) or None)
+
+
+def _percent(env: Mapping[str, str], name: str, problems: list[str]) -> float:
+    raw = env.get(name) or ""
+    if not raw:
+        return 100.0
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.append(f"{name}={raw!r} is not a number")
+        return 0.0
+    if not 0.0 <= value <= 100.0:  # NaN fails too
+        problems.append(f"{name}={raw} is outside [0, 100]")
+        return 0.0
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from streaming.consumer.batch_result import BatchResult
+from streaming.consumer.batch_result import BatchResult, ShadowResult
 from streaming.consumer.config import Settings
 from streaming.consumer.deadletter import dead_letter_event
 from streaming.consumer.deadletter import partition_key as dead_letter_key
@@ -46,6 +46,7 @@ from streaming.consumer.publish import (
     publish,
 )
 from streaming.consumer.records import RecordRef, Rejection, Ride
+from streaming.consumer.shadow import Shadow, ShadowDisabled, load_shadow
 from streaming.model import LoadedModel, load_model
 
 
@@ -62,6 +63,7 @@ class RideDurationService:
         metrics: Any = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        shadow: Shadow | ShadowDisabled | None = None,
     ) -> None:
         self.model = model
         self.settings = settings
@@ -72,6 +74,7 @@ class RideDurationService:
         self._metrics = metrics
         self._sleep = sleep
         self._clock = clock  # the invocation time, for rides whose event has no time
+        self._shadow = shadow
         self._policy = RetryPolicy(max_attempts=settings.publish_max_attempts)
         #: how a batch's PutRecords calls are sent: made once, as the client is
         self._run_all: ChunkRunner = (
@@ -115,8 +118,12 @@ class RideDurationService:
         predictions = self._prediction_events(rides, minutes.tolist())
         result = BatchResult(predictions, rejections, [], self.settings.test_run)
         result.monitoring = batch_monitoring(self.model.predictor, x, minutes)
+        shadow_events, shadow_rides = self._score_shadow(result, rides, x)
         if not self.settings.test_run:
-            self._publish(result, rides, _time_left(context, self.settings.publish_time_reserve_s))
+            time_left = _time_left(context, self.settings.publish_time_reserve_s)
+            self._publish(result, rides, time_left)  # the champion first
+            if shadow_events:
+                self._publish_shadow(result, shadow_events, shadow_rides, time_left)
         result.duration_ms = (time.perf_counter() - started) * 1000.0
         return result
 
@@ -136,6 +143,49 @@ class RideDurationService:
                 # neither pickup_datetime nor an arrival time: say which time was used
                 event["pickupTime"] = {"source": "invocation", "epoch": ride.ref.invocation_time}
         return events
+
+    # -- the shadow model ----------------------------------------------------------
+
+    def _score_shadow(
+        self, result: BatchResult, rides: list[Ride], x: Any
+    ) -> tuple[list[dict[str, Any]], list[Ride]]:
+        """The shadow's events for this batch; its failure is counted, never raised."""
+        if self._shadow is None:
+            return [], []
+        if isinstance(self._shadow, ShadowDisabled):
+            result.shadow = ShadowResult(disabled=self._shadow.reason)
+            return [], []
+        result.shadow = ShadowResult()
+        try:
+            events, scored = self._shadow.score(rides, x)
+        except Exception as exc:  # the champion's batch goes on as if there were no shadow
+            result.shadow.error = f"{type(exc).__name__}: {exc}"[:500]
+            return [], []
+        result.shadow.scored = len(events)
+        return events, scored
+
+    def _publish_shadow(
+        self,
+        result: BatchResult,
+        events: list[dict[str, Any]],
+        rides: list[Ride],
+        time_left: Callable[[], float],
+    ) -> None:
+        """After the champion, with the time left; what fails is counted, not reported."""
+        assert isinstance(self._shadow, Shadow) and result.shadow is not None
+        entries = [
+            Entry(compact_json(e), ride.partition_key, i)
+            for i, (e, ride) in enumerate(zip(events, rides, strict=True))
+        ]
+        try:
+            outcome = self._put(self._shadow.stream, entries, time_left)
+        except Exception as exc:  # a sender bug must not touch the champion's answer
+            result.shadow.error = f"{type(exc).__name__}: {exc}"[:500]
+            result.shadow.unpublished = len(entries)
+            return
+        result.shadow.outcome = outcome
+        result.shadow.published = outcome.published
+        result.shadow.unpublished = len(outcome.failed)
 
     # -- publishing ------------------------------------------------------------
 
@@ -229,6 +279,13 @@ def build_service(settings: Settings | None = None, **kwargs: Any) -> RideDurati
     model = load_model(settings.model_location)
     if "sender" not in kwargs and not settings.test_run:
         kwargs["sender"] = kinesis_sender(_client(settings))
+    if "shadow" not in kwargs:
+        kwargs["shadow"] = load_shadow(settings.shadow)
+        if isinstance(kwargs["shadow"], ShadowDisabled) and kwargs.get("logger") is not None:
+            kwargs["logger"].error(
+                "shadow model disabled; the champion runs alone",
+                extra={"reason": kwargs["shadow"].reason},
+            )
     return RideDurationService(model, settings, **kwargs)
 
 

@@ -73,6 +73,11 @@ def _add_metrics(metrics: Any, result: BatchResult) -> None:
     ):
         metrics.add_metric(name=name, unit=COUNT, value=value)
     metrics.add_metric(name="BatchLatency", unit=MILLISECONDS, value=result.duration_ms)
+    if result.shadow is not None:
+        shadow = result.shadow
+        metrics.add_metric(name="ShadowDisabled", unit=COUNT, value=int(bool(shadow.disabled)))
+        metrics.add_metric(name="ShadowPredictions", unit=COUNT, value=shadow.published)
+        metrics.add_metric(name="ShadowUnpublished", unit=COUNT, value=shadow.unpublished)
     for name, value in result.monitoring.items():
         unit = PERCENT if name == "UnknownZoneShare" else NO_UNIT
         metrics.add_metric(name=name, unit=unit, value=value)
@@ -114,10 +119,33 @@ def _log_problems(log: Any, result: BatchResult, reserve_s: float) -> None:
             "lower PUBLISH_TIME_RESERVE_MS",
             extra={"reserve_s": reserve_s},
         )
+    _log_shadow(log, result)
     if result.unreportable:
         log.error(
             "failed records without a sequence number cannot be reported",
             extra={"count": result.unreportable},
+        )
+
+
+def _log_shadow(log: Any, result: BatchResult) -> None:
+    shadow = result.shadow
+    if shadow is None or shadow.disabled:
+        return  # a disabled shadow was logged once, at init; ShadowDisabled says so each batch
+    if shadow.error:
+        log.error(
+            "the shadow model failed on this batch; the champion's predictions are unaffected",
+            extra={"error": shadow.error},
+        )
+    if shadow.unpublished:
+        outcome = shadow.outcome
+        log.warning(
+            "shadow predictions not published (counted in ShadowUnpublished, never retried "
+            "by Lambda)",
+            extra={
+                "unpublished": shadow.unpublished,
+                "errors": dict(outcome.errors) if outcome else {},
+                "gave_up": outcome.gave_up_reason if outcome else None,
+            },
         )
 
 

@@ -6,6 +6,7 @@ proxy can fail PutRecords the way Kinesis does without touching the client:
 * ``throttle_share``: that share of PutRecords entries is answered with
   ``ProvisionedThroughputExceededException`` and *not written* (they are
   removed from the forwarded request, as a throttled entry is not stored);
+  with ``throttle_streams``, only entries sent to those streams;
 * ``error_500_share``: that share of PutRecords calls gets HTTP 500
   ``InternalFailure`` and nothing is written;
 * ``stall_next``: that many of the next PutRecords calls are forwarded (and
@@ -43,6 +44,8 @@ class FaultProxy:
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.throttle_share = 0.0
+        #: streams whose entries may be throttled (``None``: every stream)
+        self.throttle_streams: set[str] | None = None
         self.error_500_share = 0.0
         self.refuse = False
         self.expire_get_records = 0
@@ -91,7 +94,9 @@ class FaultProxy:
                 self.iterators_expired += 1
         return expire
 
-    def _draw_put_faults(self, entries: int) -> tuple[bool, bool, list[bool]]:
+    def _draw_put_faults(
+        self, entries: int, stream: str | None = None
+    ) -> tuple[bool, bool, list[bool]]:
         """Count a PutRecords call of ``entries`` entries and draw its fault:
         (stall, HTTP 500, throttled per entry).
 
@@ -108,8 +113,9 @@ class FaultProxy:
             fail_call = not stall and self.rng.random() < self.error_500_share
             if fail_call:
                 self.calls_failed_500 += 1
-            throttled = []
-            if not (stall or fail_call):
+            throttled = [False] * entries
+            streams = self.throttle_streams
+            if not (stall or fail_call) and (streams is None or stream in streams):
                 throttled = [self.rng.random() < self.throttle_share for _ in range(entries)]
                 self.entries_throttled += sum(throttled)
         return stall, fail_call, throttled
@@ -164,7 +170,9 @@ class _FaultHandler(BaseHTTPRequestHandler):
 
     def _put_records(self, body: bytes) -> None:
         request = json.loads(body)
-        stall, fail_call, throttled = self.proxy._draw_put_faults(len(request["Records"]))
+        stall, fail_call, throttled = self.proxy._draw_put_faults(
+            len(request["Records"]), request.get("StreamName")
+        )
         if stall:
             self._stall(body)
         elif fail_call:
