@@ -52,9 +52,12 @@ test-integration: venv
 train: venv
 	$(PY) -m streaming train
 
-## make bench: ours vs the course baseline, side by side -> bench/RESULTS.md
+## make bench: ours vs the course baseline, side by side -> bench/RESULTS.md; publishing at
+## Kinesis latency and cost per million rides -> bench/PUBLISH.md; the shadow's cost -> bench/SHADOW.md
 bench: venv
 	$(PY) -m bench.run
+	$(PY) -m bench.publish
+	$(PY) -m bench.shadow
 
 ## make bench-modes: batch scoring (rows/s) and the web service (requests/s, p99) -> bench/MODES.md
 bench-modes: venv
