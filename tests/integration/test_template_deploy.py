@@ -23,13 +23,31 @@ With ``EnhancedFanOut=true`` (the second test) two more are bridged, and only th
   the translated template before the bridge (and in tests/static/test_template.py), and
   moto's refusal is asserted, so the bridge goes once moto accepts consumer ARNs.
 
-Both deploys set ModelBucket: moto's CloudFormation keeps ``AWS::NoValue`` in a list as
-a null, and moto's IAM fails (TypeError) on a null entry of a role's ``Policies`` (the
-``HasModelBucket`` one when ModelBucket is empty). A null *statement* it stores as is:
-with EnhancedFanOut off, moto's copy of ``read-input-stream`` has a null second statement
-where AWS has one statement (moto does not enforce IAM). And moto's server answers
-GetRolePolicy, for a role CloudFormation made, with the Python repr of the policy
-document rather than JSON, so the test reads it with ``ast.literal_eval``.
+The first two deploys set ModelBucket: moto's CloudFormation keeps ``AWS::NoValue`` in a
+list as a null, and moto's IAM fails (TypeError) on a null entry of a role's ``Policies``
+(the ``read-model`` one, when neither ModelBucket nor ShadowModelS3Uri is set). A null
+*statement* it stores as is: with EnhancedFanOut off, moto's copy of ``read-input-stream``
+has a null second statement where AWS has one statement, and so do ``publish-outputs``
+without a shadow and ``read-model`` with a shadow but no ModelBucket (moto does not
+enforce IAM). This is why the shadow's grants are conditional *statements* in those two
+policies rather than a policy of their own. ``AWS::NoValue`` as a *map* value (the
+function's ``MODEL_LOCATION`` and ``SHADOW_*`` variables) moto drops with its key, as AWS
+does. And moto's server answers GetRolePolicy, for a role CloudFormation made, with the
+Python repr of the policy document rather than JSON, so the test reads it with
+``ast.literal_eval``.
+
+With ``ShadowModelS3Uri`` set (the third test; no bucket is needed for the deploy, the
+function is not invoked) nothing is bridged, but two things differ from AWS and are
+allowed for, only there:
+
+- moto's CloudFormation passes a ``Number`` parameter's ``Ref`` on as a JSON number, so
+  the function's ``SHADOW_SAMPLE_PERCENT`` comes back as ``25`` where AWS (whose
+  environment values are strings) gives ``"25"``; the test compares the variables as
+  strings.
+- moto's CloudFormation creates no ``AWS::CloudWatch::Alarm`` (it skips the type with a
+  UserWarning) and ignores a stream's ``StreamEncryption`` (``EncryptionType`` NONE), so
+  the ``ShadowUnpublished`` alarm and the shadow stream's encryption are asserted only in
+  tests/static/test_template.py.
 """
 
 from __future__ import annotations
@@ -46,6 +64,7 @@ from botocore.exceptions import ClientError
 from cfnlint.decode import decode_str
 from samtranslator.translator.transform import transform
 
+from streaming.consumer.config import Settings
 from tests.conftest import REPO
 from tests.support.streams import EMULATOR
 
@@ -114,6 +133,11 @@ def test_template_creates_streams_queue_function_and_mapping(moto_endpoint, s3):
     assert env["PREDICTIONS_STREAM_NAME"] == f"ride_predictions-{stage}"
     assert env["DEAD_LETTER_STREAM_NAME"] == f"ride_dead_letters-{stage}"
     assert env["MODEL_LOCATION"] == "s3://models-bucket/models/ride-duration/"
+    # no shadow by default: no stream, no variables, no output
+    assert not {k for k in env if k.startswith("SHADOW_")}
+    with pytest.raises(ClientError, match="ResourceNotFound"):
+        kinesis.describe_stream_summary(StreamName=f"ride_shadow_predictions-{stage}")
+    assert "ShadowStreamName" not in {o["OutputKey"] for o in stack.get("Outputs", [])}
     [esm] = [
         m
         for m in lam.list_event_source_mappings()["EventSourceMappings"]
@@ -240,3 +264,92 @@ def test_template_with_enhanced_fan_out_reads_through_a_consumer(moto_endpoint, 
             EventSourceArn=consumer_arn,
             StartingPosition="LATEST",
         )
+
+
+def policy_document(iam, role_arn: str, name: str) -> dict:
+    document = iam.get_role_policy(RoleName=role_arn.rsplit("/", 1)[1], PolicyName=name)[
+        "PolicyDocument"
+    ]
+    if isinstance(document, str):  # moto: a Python repr, not JSON (module docstring)
+        document = ast.literal_eval(document)
+    return document
+
+
+def test_template_with_a_shadow_model_creates_its_stream_env_and_grants(moto_endpoint, s3):
+    if EMULATOR != "moto":
+        pytest.skip("this LocalStack runs Kinesis, S3 and SQS only; the moto suite deploys it")
+    template, _ = decode_str((REPO / "template.yaml").read_text())
+    function = template["Resources"]["RideDurationFunction"]["Properties"]
+    del function["DeploymentPreference"]  # moto: no CodeDeploy
+    s3_client, bucket = s3
+    function["CodeUri"] = f"s3://{bucket}/function.zip"
+    cfn = transform(template, {}, NoManagedPolicies())
+    mapping = next(
+        r for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    )["Properties"]
+    mapping["FunctionName"] = {"Ref": "RideDurationFunction"}  # moto: no Alias in CFN
+
+    session = boto3.session.Session(region_name="us-east-1")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.write(REPO / "lambda_function.py", "lambda_function.py")
+    s3_client.put_object(Bucket=bucket, Key="function.zip", Body=code.getvalue())
+    shadow_uri = f"s3://{bucket}/models/challenger/"
+    stage = f"t{uuid.uuid4().hex[:6]}"
+    cloudformation = session.client("cloudformation", endpoint_url=moto_endpoint)
+    cloudformation.create_stack(
+        StackName=f"ride-duration-{stage}",
+        TemplateBody=json.dumps(cfn),
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[  # no ModelBucket: the champion is the shipped model, the shadow in S3
+            {"ParameterKey": "Stage", "ParameterValue": stage},
+            {"ParameterKey": "ShadowModelS3Uri", "ParameterValue": shadow_uri},
+            {"ParameterKey": "ShadowStreamShards", "ParameterValue": "3"},
+            {"ParameterKey": "ShadowSamplePercent", "ParameterValue": "25"},
+        ],
+    )
+    stack = cloudformation.describe_stacks(StackName=f"ride-duration-{stage}")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["ShadowStreamName"] == f"ride_shadow_predictions-{stage}"
+
+    kinesis = session.client("kinesis", endpoint_url=moto_endpoint)
+    shadow_stream = kinesis.describe_stream_summary(StreamName=f"ride_shadow_predictions-{stage}")[
+        "StreamDescriptionSummary"
+    ]
+    assert shadow_stream["OpenShardCount"] == 3
+    assert shadow_stream["RetentionPeriodHours"] == 24
+
+    # the function's environment, as the consumer reads it
+    lam = session.client("lambda", endpoint_url=moto_endpoint)
+    fn = lam.get_function_configuration(FunctionName=f"ride-duration-{stage}")
+    env = fn["Environment"]["Variables"]
+    assert env["SHADOW_MODEL_LOCATION"] == shadow_uri
+    assert env["SHADOW_STREAM_NAME"] == f"ride_shadow_predictions-{stage}"
+    # moto: a Number parameter's Ref is a JSON number (AWS: the string "25"; module docstring)
+    env = {k: str(v) for k, v in env.items()}
+    assert env["SHADOW_SAMPLE_PERCENT"] == "25"
+    assert "MODEL_LOCATION" not in env  # AWS::NoValue in the map: the key is left out
+    shadow = Settings.from_env(env).shadow
+    assert shadow is not None and shadow.problem is None
+    assert (shadow.model_location, shadow.stream, shadow.sample_percent) == (
+        shadow_uri,
+        f"ride_shadow_predictions-{stage}",
+        25.0,
+    )
+
+    # the role: PutRecords on the shadow stream, GetObject on the shadow's prefix
+    iam = session.client("iam", endpoint_url=moto_endpoint)
+    outputs_statements = policy_document(iam, fn["Role"], "publish-outputs")["Statement"]
+    assert outputs_statements[1] == {
+        "Effect": "Allow",
+        "Action": "kinesis:PutRecords",
+        "Resource": shadow_stream["StreamARN"],
+    }
+    champion, shadow_read = policy_document(iam, fn["Role"], "read-model")["Statement"]
+    assert champion is None  # moto keeps AWS::NoValue in a list as null (module docstring)
+    assert shadow_read == {
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/models/challenger/*",
+    }

@@ -13,6 +13,7 @@ from cfnlint.decode import decode_str
 from streaming.consumer.config import Settings
 from streaming.consumer.handler import RideDurationService
 from streaming.consumer.observability import METRICS_NAMESPACE
+from streaming.consumer.shadow import ShadowDisabled
 from tests.conftest import COURSE_RIDE, REPO, make_record
 from tests.support.senders import ScriptedSender
 
@@ -75,7 +76,8 @@ def test_cfn_lint_passes():
 
 
 def env_vars_the_code_reads() -> set[str]:
-    """Every variable Settings.from_env looks at, found by asking it."""
+    """Every variable Settings.from_env looks at, found by asking it: with nothing set,
+    and with a shadow model set (its stream and sample share are read only then)."""
     seen: set[str] = set()
 
     class Recording(dict):
@@ -88,6 +90,7 @@ def env_vars_the_code_reads() -> set[str]:
             return super().__getitem__(key)
 
     Settings.from_env(Recording())
+    Settings.from_env(Recording(SHADOW_MODEL_LOCATION="s3://bucket/challenger/"))
     return seen
 
 
@@ -138,12 +141,14 @@ STREAM_ARN = {"Fn::GetAtt": ["InputStream", "Arn"]}
 
 def resolve(node, conditions: dict[str, bool]):
     """The template fragment as CloudFormation sees it with these condition values:
-    every Fn::If replaced by its chosen branch, AWS::NoValue dropped from lists."""
+    every Fn::If replaced by its chosen branch, AWS::NoValue dropped from lists and (the
+    key with it) from maps."""
     if isinstance(node, dict):
         if set(node) == {"Fn::If"}:
             name, yes, no = node["Fn::If"]
             return resolve(yes if conditions[name] else no, conditions)
-        return {k: resolve(v, conditions) for k, v in node.items()}
+        resolved = {k: resolve(v, conditions) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v != NO_VALUE}
     if isinstance(node, list):
         return [r for r in (resolve(v, conditions) for v in node) if r != NO_VALUE]
     return node
@@ -159,12 +164,86 @@ def deployed(template, conditions: dict[str, bool]) -> dict:
 
 
 #: every condition on: the role with every optional grant
-ALL_ON = {"HasModelBucket": True, "HasAlarmTopic": True, "UseEnhancedFanOut": True}
+ALL_ON = {
+    "HasModelBucket": True,
+    "HasAlarmTopic": True,
+    "UseEnhancedFanOut": True,
+    "HasShadow": True,
+    "ReadsModelFromS3": True,
+}
 FAN_OUT_OFF = {**ALL_ON, "UseEnhancedFanOut": False}
+#: parameters that turn every condition on (ALL_ON is what they give)
+ALL_ON_PARAMS = {
+    "ModelBucket": "models-bucket",
+    "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms",
+    "EnhancedFanOut": "true",
+    "ShadowModelS3Uri": "s3://models-bucket/challenger/v2/",
+}
+SHADOW_ENV = {"SHADOW_MODEL_LOCATION", "SHADOW_STREAM_NAME", "SHADOW_SAMPLE_PERCENT"}
+SHADOW_STREAM_ARN = {"Fn::GetAtt": ["ShadowStream", "Arn"]}
 
 
-def granted(template, conditions: dict[str, bool] = ALL_ON) -> dict[str, set[str]]:
-    """IAM action -> resources (logical ids or ARNs), from the function's role."""
+def parameter_values(template, **given: str) -> dict[str, str]:
+    """Every parameter's value (as CloudFormation passes it, a string) for a stack made
+    with these parameters and the defaults."""
+    values = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
+    assert set(given) <= set(values), set(given) - set(values)
+    return {**values, **given}
+
+
+def condition_values(template, **given: str) -> dict[str, bool]:
+    """Each condition of the template, evaluated for a stack made with these parameters."""
+    params = parameter_values(template, **given)
+
+    def evaluate(node):
+        if isinstance(node, dict):
+            [(fn, arg)] = node.items()
+            if fn == "Ref":
+                return params[arg]
+            if fn == "Condition":
+                return evaluate(template["Conditions"][arg])
+            if fn == "Fn::Equals":
+                return evaluate(arg[0]) == evaluate(arg[1])
+            if fn == "Fn::Not":
+                return not evaluate(arg[0])
+            if fn == "Fn::Or":
+                return any(evaluate(a) for a in arg)
+            if fn == "Fn::And":
+                return all(evaluate(a) for a in arg)
+            raise AssertionError(f"condition function not evaluated here: {fn}")
+        return node
+
+    return {name: evaluate(c) for name, c in template["Conditions"].items()}
+
+
+def value(node, params: dict[str, str]):
+    """The string CloudFormation makes of Ref (to a parameter), Fn::Select, Fn::Split and
+    Fn::Sub; pseudo parameters (${AWS::Partition}) and anything else are left as written."""
+
+    def sub(text: str, names: dict[str, str]) -> str:
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: names.get(m[1], m[0]), text)
+
+    if isinstance(node, dict) and len(node) == 1:
+        [(fn, arg)] = node.items()
+        if fn == "Ref" and arg in params:
+            return params[arg]
+        if fn == "Fn::Split":
+            return value(arg[1], params).split(arg[0])
+        if fn == "Fn::Select":
+            return value(arg[1], params)[int(arg[0])]
+        if fn == "Fn::Sub" and isinstance(arg, str):
+            return sub(arg, params)
+        if fn == "Fn::Sub":
+            text, variables = arg
+            return sub(text, {**params, **{k: value(v, params) for k, v in variables.items()}})
+    return node
+
+
+def granted(
+    template, conditions: dict[str, bool] = ALL_ON, params: dict[str, str] | None = None
+) -> dict[str, set[str]]:
+    """IAM action -> resources (logical ids or ARNs), from the function's role; with
+    ``params``, each resource's ARN as these parameters make it (``value``)."""
     out: dict[str, set[str]] = {}
     role = deployed(template, conditions)["FunctionRole"]["Properties"]
     for policy in role["Policies"]:
@@ -172,6 +251,8 @@ def granted(template, conditions: dict[str, bool] = ALL_ON) -> dict[str, set[str
             assert statement["Effect"] == "Allow"
             actions = statement["Action"]
             resources = statement["Resource"]
+            if params is not None:
+                resources = value(resources, params)
             for action in [actions] if isinstance(actions, str) else actions:
                 for res in resources if isinstance(resources, list) else [resources]:
                     out.setdefault(action, set()).add(str(res))
@@ -201,12 +282,21 @@ def test_iam_is_least_privilege_and_covers_every_call(template):
     assert grants["kinesis:PutRecords"] == {
         str({"Fn::GetAtt": ["PredictionsStream", "Arn"]}),
         str({"Fn::GetAtt": ["DeadLetterStream", "Arn"]}),
+        str(SHADOW_STREAM_ARN),
     }  # never writes to its own input (no loop)
-    assert "ModelPrefix" in next(iter(grants["s3:GetObject"]))
+    champion, shadow = sorted(grants["s3:GetObject"], key=lambda r: "ShadowModelS3Uri" in r)
+    assert "ModelPrefix" in champion and "ShadowModelS3Uri" in shadow
+
+
+def test_condition_sets_used_here_are_ones_a_stack_can_have(template):
+    assert condition_values(template, **ALL_ON_PARAMS) == ALL_ON
+    assert condition_values(template, **{**ALL_ON_PARAMS, "EnhancedFanOut": "false"}) == (
+        FAN_OUT_OFF
+    )
 
 
 def test_streams_encrypted_and_dead_letters_kept_long_enough(template):
-    for name in ("InputStream", "PredictionsStream", "DeadLetterStream"):
+    for name in ("InputStream", "PredictionsStream", "DeadLetterStream", "ShadowStream"):
         assert resource(template, name)["StreamEncryption"]["EncryptionType"] == "KMS"
     assert resource(template, "DeadLetterStream")["RetentionPeriodHours"] >= 168
 
@@ -224,6 +314,14 @@ def test_alarms_watch_metrics_the_handler_emits(template, shipped_model):
         shipped_model, Settings(dead_letter_stream="dlq"), sender=ScriptedSender(), metrics=metrics
     )
     svc.handle({"Records": [make_record(COURSE_RIDE), make_record(b"x", 2, raw=True)]})
+    with_shadow = RideDurationService(  # any shadow, even a disabled one, reports its metrics
+        shipped_model,
+        Settings(dead_letter_stream="dlq"),
+        sender=ScriptedSender(),
+        metrics=metrics,
+        shadow=ShadowDisabled("test"),
+    )
+    with_shadow.handle({"Records": [make_record(COURSE_RIDE)]})
     alarms = {
         k: v["Properties"]
         for k, v in template["Resources"].items()
@@ -236,17 +334,20 @@ def test_alarms_watch_metrics_the_handler_emits(template, shipped_model):
         "Unpublished",
         "DeadLettered",
         "ApproximateNumberOfMessagesVisible",
+        "ShadowUnpublished",
     } <= set(by_metric)
     service_name = resource(template, "RideDurationFunction")["Environment"]["Variables"][
         "POWERTOOLS_SERVICE_NAME"
     ]
-    for name in ("Unpublished", "DeadLettered"):
+    for name in ("Unpublished", "DeadLettered", "ShadowUnpublished"):
         alarm = by_metric[name]
         assert name in metrics.names  # the handler really emits it
         assert alarm["Namespace"] == METRICS_NAMESPACE
         assert alarm["Dimensions"] == [{"Name": "service", "Value": service_name}]
     deployment_alarms = resource(template, "RideDurationFunction")["DeploymentPreference"]["Alarms"]
+    # not ShadowUnpublishedAlarm: the challenger never rolls back the champion
     assert {a["Ref"] for a in deployment_alarms} == {"FunctionErrorsAlarm", "UnpublishedAlarm"}
+    assert template["Resources"]["ShadowUnpublishedAlarm"]["Condition"] == "HasShadow"
 
 
 def test_enhanced_fan_out_is_opt_in(template):
@@ -291,3 +392,134 @@ def test_role_subscribes_to_the_consumer_only_when_on(template):
         assert action not in off  # no grant on a resource the stack does not have
     for action in ESM_READ:  # the mapping still describes and lists the stream's shards
         assert on[action] == off[action] == {str(STREAM_ARN)}
+
+
+# -- the shadow (challenger) model ---------------------------------------------------
+
+SHADOW_URI = "s3://models-bucket/challenger/v2/"
+#: every optional resource a shadow brings; a stack without one has none of them
+SHADOW_RESOURCES = {"ShadowStream", "ShadowUnpublishedAlarm"}
+
+
+def function_env(template, conditions: dict[str, bool]) -> dict:
+    return deployed(template, conditions)["RideDurationFunction"]["Properties"]["Environment"][
+        "Variables"
+    ]
+
+
+def test_shadow_is_off_by_default(template):
+    off = condition_values(template)  # every parameter at its default
+    assert off["HasShadow"] is False and off["ReadsModelFromS3"] is False
+    assert not SHADOW_RESOURCES & set(deployed(template, off))
+    assert not SHADOW_ENV & set(function_env(template, off))
+    grants = granted(template, off)
+    assert grants["kinesis:PutRecords"] == {
+        str({"Fn::GetAtt": ["PredictionsStream", "Arn"]}),
+        str({"Fn::GetAtt": ["DeadLetterStream", "Arn"]}),
+    }
+    assert "s3:GetObject" not in grants  # no model in S3 at all: no read grant
+    assert not any("Shadow" in r for rs in grants.values() for r in rs)
+    assert template["Outputs"]["ShadowStreamName"]["Condition"] == "HasShadow"
+    for name in SHADOW_RESOURCES:
+        assert template["Resources"][name]["Condition"] == "HasShadow"
+
+
+def test_shadow_parameters_say_why_and_accept_only_a_prefix(template):
+    params = template["Parameters"]
+    uri = params["ShadowModelS3Uri"]
+    assert uri["Type"] == "String" and uri["Default"] == ""
+    # CloudFormation matches the whole value; the prefix must end with "/" so that
+    # the grant on "<bucket>/<prefix>*" cannot reach a sibling ("v2" would match "v20/")
+    accepts = ["", SHADOW_URI, "s3://models-bucket/", "s3://my.models-1/runs/run=7/model/"]
+    rejects = [
+        "s3://models-bucket",  # no "/": "models-bucket*" is every bucket named so
+        "s3://models-bucket/challenger/v2",  # no trailing "/"
+        "s3://models-bucket/challenger*/",  # a wildcard in the grant
+        "s3://models-bucket//",
+        "S3://models-bucket/v2/",
+        "https://models-bucket.s3.amazonaws.com/v2/",
+        "models-bucket/v2/",
+    ]
+    for text in accepts:
+        assert re.fullmatch(uri["AllowedPattern"], text), text
+    for text in rejects:
+        assert not re.fullmatch(uri["AllowedPattern"], text), text
+    for words in ("challenger", "live traffic", "never served", "streaming evaluate --compare"):
+        assert words in uri["Description"]
+    assert "canary alias" in uri["Description"] and "MODEL_LOCATION" in uri["Description"]
+
+    shards, output = params["ShadowStreamShards"], params["OutputShards"]
+    assert {k: shards[k] for k in ("Type", "Default", "MinValue")} == {
+        k: output[k] for k in ("Type", "Default", "MinValue")
+    }
+    assert "like the predictions stream" in shards["Description"]
+    assert "one record per sampled ride" in shards["Description"]
+
+    percent = params["ShadowSamplePercent"]
+    assert percent["Type"] == "Number"
+    assert (percent["MinValue"], percent["MaxValue"], percent["Default"]) == (0, 100, 100)
+    assert "ride_id" in percent["Description"]
+
+
+def test_shadow_stream_env_and_grants_with_a_shadow_uri(template):
+    given = {"ShadowModelS3Uri": SHADOW_URI, "ShadowSamplePercent": "25", "Stage": "prod"}
+    on = condition_values(template, **given)
+    params = parameter_values(template, **given)
+    assert on["HasShadow"] is True and on["HasModelBucket"] is False
+    stack = deployed(template, on)
+    assert set(stack) >= SHADOW_RESOURCES
+
+    # the stream: like the predictions stream, its own shard count
+    stream, predictions = (
+        resource(template, "ShadowStream"),
+        resource(template, "PredictionsStream"),
+    )
+    assert stream["ShardCount"] == {"Ref": "ShadowStreamShards"}
+    for key in ("RetentionPeriodHours", "StreamEncryption"):
+        assert stream[key] == predictions[key]
+    assert template["Outputs"]["ShadowStreamName"]["Value"] == {"Ref": "ShadowStream"}
+
+    # the environment: named as the consumer reads them (its own Settings.from_env)
+    env = function_env(template, on)
+    assert set(env) >= SHADOW_ENV and env_vars_the_code_reads() >= SHADOW_ENV
+    assert env["SHADOW_MODEL_LOCATION"] == {"Ref": "ShadowModelS3Uri"}
+    assert env["SHADOW_STREAM_NAME"] == {"Ref": "ShadowStream"}
+    assert env["SHADOW_SAMPLE_PERCENT"] == {"Ref": "ShadowSamplePercent"}
+    stream_name = value(stream["Name"], params)  # what Ref ShadowStream gives
+    as_deployed = {
+        **{k: v for k, v in env.items() if isinstance(v, str)},
+        "SHADOW_MODEL_LOCATION": value(env["SHADOW_MODEL_LOCATION"], params),
+        "SHADOW_STREAM_NAME": stream_name,
+        "SHADOW_SAMPLE_PERCENT": value(env["SHADOW_SAMPLE_PERCENT"], params),
+    }
+    shadow = Settings.from_env(as_deployed).shadow
+    assert shadow is not None and shadow.problem is None
+    assert (shadow.model_location, shadow.stream, shadow.sample_percent) == (
+        SHADOW_URI,
+        "ride_shadow_predictions-prod",
+        25.0,
+    )
+
+    # the role: PutRecords on the shadow stream (and the outputs it had), GetObject
+    # on the shadow's prefix only, and nothing else on either
+    grants = granted(template, on, params)
+    assert grants["kinesis:PutRecords"] == {
+        str({"Fn::GetAtt": ["PredictionsStream", "Arn"]}),
+        str({"Fn::GetAtt": ["DeadLetterStream", "Arn"]}),
+        str(SHADOW_STREAM_ARN),
+    }
+    assert grants["s3:GetObject"] == {"arn:${AWS::Partition}:s3:::models-bucket/challenger/v2/*"}
+    on_shadow_stream = {a for a, rs in grants.items() if str(SHADOW_STREAM_ARN) in rs}
+    assert on_shadow_stream == {"kinesis:PutRecords"}
+    champion_in_s3 = condition_values(template, ModelBucket="models-bucket")
+    assert set(grants) == set(granted(template, champion_in_s3))  # no action of its own
+
+    # beside a champion read from S3: one statement each, each on its own prefix
+    both = {**given, "ModelBucket": "models-bucket"}
+    champion_and_shadow = granted(
+        template, condition_values(template, **both), parameter_values(template, **both)
+    )
+    assert champion_and_shadow["s3:GetObject"] == {
+        "arn:${AWS::Partition}:s3:::models-bucket/models/ride-duration/*",
+        "arn:${AWS::Partition}:s3:::models-bucket/challenger/v2/*",
+    }
