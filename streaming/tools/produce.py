@@ -7,6 +7,20 @@ or are generated. They go out through PutRecords in chunks at a steady
 ``--rate``, with the same retry-only-the-failed-entries logic as the handler
 (``publish.py``). The stream is checked first; sending stops at the first error
 that no retry can clear, with its cause.
+
+With ``--finished-stream``, each TLC ride's ``ride_finished`` event
+(``schemas/ride_finished.v1.json``: the same ``ride_id``, its pickup and drop-off
+times as the TLC file gives them, ``duration_minutes`` and ``PULocationID``) goes
+to that stream too, ``--time-scale`` seconds per minute of the ride after its
+started event: the ride's own time sped up ``60 / --time-scale`` times (600 by
+default: a 10-minute ride finishes 1 s after it started, a 60-minute one 6 s,
+so a demo ends at most 6 s after its last ride started; not derived from
+``--rate``, which plays a month's rides in seconds and would put each finish
+milliseconds after its start). The delay counts from when the started event
+went out, so it holds even when sending falls behind; a finished event never
+goes out before its own started one. Generated rides have no drop-off time:
+``--generate`` with ``--finished-stream`` is refused rather than given invented
+durations, which would make the actuals a consumer judges predictions by fiction.
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ from streaming.commandline.parser import CommandParser, non_negative_float, posi
 from streaming.consumer.kinesis_limits import MAX_RECORDS_PER_CALL
 from streaming.consumer.kinesis_sender import kinesis_sender
 from streaming.consumer.publish import Entry, PublishOutcome, publish
+from streaming.tools import finished
 from streaming.tools.common import (
     DATA_DIR_HELP,
     add_aws_options,
@@ -52,6 +67,14 @@ class SendStats:
     errors: Counter[str] = field(default_factory=Counter)
 
 
+def sample_trips(trips: Any, count: int, seed: int = 0) -> Any:
+    """``count`` trips of a ``tlc.load_trips`` frame (all if fewer), in pickup order,
+    still indexed by their ride id: the rides ``send`` plays, started and finished."""
+    return trips.sample(n=min(count, len(trips)), random_state=seed).sort_values(
+        "pickup_datetime", kind="stable"
+    )
+
+
 def sample_rides(trips: Any, count: int, seed: int = 0) -> list[dict[str, Any]]:
     """``count`` trips of a ``tlc.load_trips`` frame (all if fewer), in pickup order.
 
@@ -59,10 +82,7 @@ def sample_rides(trips: Any, count: int, seed: int = 0) -> list[dict[str, Any]]:
     the month's file), so ``evaluate --month`` and ``score`` name it alike."""
     from streaming.training import tlc
 
-    sample = trips.sample(n=min(count, len(trips)), random_state=seed).sort_values(
-        "pickup_datetime", kind="stable"
-    )
-    return tlc.ride_events(sample)
+    return tlc.ride_events(sample_trips(trips, count, seed))
 
 
 def tlc_rides(path: Path, count: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -137,6 +157,77 @@ def send_events(
     return stats
 
 
+def send_scheduled(
+    client: Any,
+    streams: tuple[str, str],
+    payloads: tuple[Sequence[tuple[bytes, str]], Sequence[tuple[bytes, str]]],
+    plan: finished.Schedule,
+    *,
+    progress: Callable[[int], None] | None = None,
+    stop: Any = None,
+) -> tuple[SendStats, SendStats]:
+    """Send started events to ``streams[0]`` and finished ones to ``streams[1]``, each
+    when ``plan`` says (``finished.Schedule``: seconds after sending starts).
+
+    Each step sleeps until the next event is due - never past it - then sends
+    every event due by then (at most one PutRecords-sized chunk), the started
+    ones first, and tells ``plan`` when each ride started, which sets when it
+    finishes: a finished event never goes out before its own started one, and at
+    a high rate the time a call takes gathers the events due meanwhile into one
+    call. ``payloads`` are the ``(data, partition key)`` pairs of each stream,
+    indexed by ``Due.index``. Stops at the first chunk of either stream that no
+    retry can clear (as ``send_events``): that stream's ``error`` says why.
+    Returns the started and the finished streams' stats."""
+    send = kinesis_sender(client)
+    stats = (SendStats(), SendStats())
+    started = time.monotonic()
+    try:
+        while (nxt := plan.peek()) is not None and not (stop is not None and stop.is_set()):
+            delay = started + nxt.at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            step = _take_due(plan, time.monotonic() - started)
+            for kind in (finished.STARTED, finished.FINISHED):
+                refs = [d.index for d in step if d.kind == kind]
+                if refs and _send_step(send, streams[kind], payloads[kind], refs, stats[kind]):
+                    return stats  # nothing later can do better
+                if progress and refs:
+                    progress(len(refs))
+        return stats
+    finally:
+        for s in stats:
+            s.seconds = time.monotonic() - started
+
+
+def _take_due(plan: finished.Schedule, now: float) -> list[finished.Due]:
+    """The events of ``plan`` due by ``now`` (the first one whatever its time: the sender
+    slept until it), at most one PutRecords call's worth; each ride they start is
+    reported started at ``now``, which sets when it finishes."""
+    step: list[finished.Due] = []
+    while (nxt := plan.peek()) is not None and len(step) < MAX_RECORDS_PER_CALL:
+        if step and nxt.at > now:
+            break
+        step.append(plan.pop())
+        if nxt.kind == finished.STARTED:
+            plan.started(nxt.index, max(now, nxt.at))
+    return step
+
+
+def _send_step(
+    send: Any, stream: str, payloads: Sequence[tuple[bytes, str]], refs: list[int], stats: SendStats
+) -> bool:
+    """Publish the entries ``refs`` of ``payloads``; True if sending must stop."""
+    now = time.time()
+    for i in refs:
+        stats.sent_at[i] = now
+    outcome = publish(send, stream, [Entry(*payloads[i], i) for i in refs])
+    stats.failed += len(outcome.failed)
+    stats.sent += outcome.published
+    stats.errors.update(outcome.errors)
+    stats.error = _stop_reason(outcome, stream)
+    return stats.error is not None
+
+
 def _stop_reason(outcome: PublishOutcome, stream: str) -> str | None:
     """Why no later chunk can do better than this one, or None to go on."""
     if not outcome.failed:
@@ -186,19 +277,43 @@ def build_parser() -> CommandParser:
         type=non_negative_float,
         default=0.0,
         metavar="PER_SECOND",
-        help="records per second (default: %(default)s = as fast as PutRecords allows)",
+        help="records per second; with --finished-stream, rides started per second, their "
+        "finished events on top (default: %(default)s = as fast as PutRecords allows)",
     )
     p.add_argument("--seed", type=int, default=0, help="which rides are sampled or generated")
+    p.add_argument(
+        "--finished-stream",
+        metavar="STREAM",
+        help="also send each TLC ride's ride_finished event (schemas/ride_finished.v1.json: "
+        "same ride_id, pickup and drop-off time, duration_minutes) to this stream, "
+        "--time-scale seconds per minute of the ride after its started event (default: "
+        "none, no finished events; not with --generate, whose rides have no drop-off)",
+    )
+    p.add_argument(
+        "--time-scale",
+        type=non_negative_float,
+        metavar="SECONDS",
+        help="how long one minute of a ride lasts when played: its finished event is sent "
+        "duration in minutes x SECONDS after its started event, the ride's time sped up "
+        f"60/SECONDS times (default: {finished.DEFAULT_TIME_SCALE:g}, a 10-minute ride "
+        "finishes 1 s after it started; 60 = real time, 0 = right after); only with "
+        "--finished-stream",
+    )
     add_aws_options(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    events = _events(args)
+    if args.time_scale is not None and not args.finished_stream:
+        raise usage_error("--time-scale times the finished events: give --finished-stream too")
+    events, finished_events = _events(args)
     payloads = [(json.dumps(e).encode(), str(e["ride_id"])) for e in events]
     client = kinesis_client(args)
     require_stream(client, args.stream, "--stream", where(args))
+    if args.finished_stream:
+        require_stream(client, args.finished_stream, "--finished-stream", where(args))
+        return _send_with_finished(args, client, events, payloads, finished_events)
     from tqdm import tqdm
 
     with tqdm(
@@ -211,16 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = send_events(
             client, args.stream, payloads, rate=args.rate or None, progress=bar.update
         )
-    print(
-        json.dumps(
-            {
-                "sent": stats.sent,
-                "failed": stats.failed,
-                "seconds": round(stats.seconds, 2),
-                "records_per_s": round(stats.sent / stats.seconds) if stats.seconds else None,
-            }
-        )
-    )
+    print(json.dumps(_summary(stats)))
     if stats.error:
         raise CommandError(
             f"{stats.error}; stopped after {stats.sent} of {len(payloads)} rides "
@@ -234,12 +340,80 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _events(args: Any) -> list[dict[str, Any]]:
-    """The rides ``args`` ask for, or a one-line error (no such month, too many rides)."""
+def _send_with_finished(
+    args: Any,
+    client: Any,
+    events: list[dict[str, Any]],
+    payloads: list[tuple[bytes, str]],
+    finished_events: list[dict[str, Any]],
+) -> int:
+    """``send --finished-stream``: started and finished events, each when it is due."""
+    from tqdm import tqdm
+
+    finished_payloads = [(json.dumps(e).encode(), str(e["ride_id"])) for e in finished_events]
+    time_scale = finished.DEFAULT_TIME_SCALE if args.time_scale is None else args.time_scale
+    plan = finished.Schedule(
+        [e["duration_minutes"] for e in finished_events],
+        rate=args.rate or None,
+        time_scale=time_scale,
+    )
+    with tqdm(
+        total=len(payloads) + len(finished_payloads),
+        unit="event",
+        desc=f"send -> {args.stream} + {args.finished_stream}",
+        file=sys.stderr,
+        disable=None,
+    ) as bar:
+        stats, done = send_scheduled(
+            client,
+            (args.stream, args.finished_stream),
+            (payloads, finished_payloads),
+            plan,
+            progress=bar.update,
+        )
+    print(
+        json.dumps({**_summary(stats), "finished_sent": done.sent, "finished_failed": done.failed})
+    )
+    n = len(events)
+    if stats.error or done.error:
+        raise CommandError(
+            f"{stats.error or done.error}; stopped after {stats.sent} of {n} rides and "
+            f"{done.sent} of {n} finished events (check --stream, --finished-stream and "
+            "--endpoint-url)"
+        )
+    if stats.failed or done.failed:
+        raise CommandError(
+            f"{stats.failed} of {n} rides and {done.failed} of {n} finished events not sent "
+            f"after retries ({_codes(stats.errors + done.errors)}); send them again or "
+            "lower --rate"
+        )
+    return 0
+
+
+def _summary(stats: SendStats) -> dict[str, Any]:
+    return {
+        "sent": stats.sent,
+        "failed": stats.failed,
+        "seconds": round(stats.seconds, 2),
+        "records_per_s": round(stats.sent / stats.seconds) if stats.seconds else None,
+    }
+
+
+def _events(args: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rides ``args`` ask for and, with ``--finished-stream``, their ``ride_finished``
+    events (same order, same ride ids; else none); or a one-line error (no such
+    month, too many rides, generated rides with --finished-stream)."""
+    from streaming.training import tlc
+
     if args.generate:
         if args.file or args.data_dir:
             raise usage_error("--generate makes its own rides: drop --file / --data-dir")
-        return generated_rides(args.count, args.seed)
+        if args.finished_stream:
+            raise usage_error(
+                "--finished-stream needs TLC rides (their real drop-off time); --generate "
+                "rides have none: drop --generate or --finished-stream"
+            )
+        return generated_rides(args.count, args.seed), []
     if args.file:
         path, option = args.file, "--file"
         if args.data_dir:
@@ -252,4 +426,6 @@ def _events(args: Any) -> list[dict[str, Any]]:
             f"--count {args.count}: {path.name} has only {len(trips)} usable rides "
             f"(give --count {len(trips)} or less)"
         )
-    return sample_rides(trips, args.count, args.seed)
+    sample = sample_trips(trips, args.count, args.seed)
+    done = finished.finished_events(sample) if args.finished_stream else []
+    return tlc.ride_events(sample), done

@@ -206,3 +206,42 @@ def test_tail_counts_what_it_wrote_and_a_timestamp_means_at_timestamp(
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["event"]["n"] for line in out.read_text().splitlines()] == [0, 1, 2]
     assert proc.stderr.strip().splitlines()[-1] == f"streaming tail: 3 events from {pred} -> {out}"
+
+
+def test_send_plays_each_rides_finished_event_after_its_started_one(kinesis, env, new_stream):
+    """--finished-stream: each TLC ride's ride_finished event, with its real duration,
+    arrives after its started event, about duration x --time-scale (0.1 s/min) later."""
+    from streaming.training import tlc
+    from tests.conftest import DATA
+    from tests.schemas import assert_valid
+
+    rides = new_stream(env["INPUT_STREAM"], 2)
+    done = new_stream(f"fin-{uuid.uuid4().hex[:8]}", 2)
+    summary = cli_summary(
+        "send", "--stream", rides, "--count", "30", "--rate", "50", "--finished-stream", done,
+        env=env,
+    )  # fmt: skip
+    assert (summary["sent"], summary["failed"]) == (30, 0)
+    assert (summary["finished_sent"], summary["finished_failed"]) == (30, 0)
+
+    def arrivals(stream):
+        return {
+            (e := json.loads(r["Data"]))["ride_id"]: (e, r["ApproximateArrivalTimestamp"])
+            for _, r in read_all(kinesis, stream)
+        }
+
+    started, finished = arrivals(rides), arrivals(done)
+    assert len(started) == len(finished) == 30  # one of each per ride, none twice
+    assert set(finished) == set(started)  # each finished event ends a ride that started
+    trips, _ = tlc.load_trips(tlc.month_path(DATA, "2023-02"))
+    for ride_id, (event, arrived) in finished.items():
+        assert_valid("ride_finished", event)
+        start, start_arrived = started[ride_id]
+        assert event["duration_minutes"] == trips.loc[ride_id, "duration"]
+        assert event["pickup_datetime"] == start["ride"]["pickup_datetime"]
+        # the schedule: sent duration x 0.1 s after its started event went out
+        gap = (arrived - start_arrived).total_seconds()
+        assert gap > 0, (ride_id, gap)
+        assert event["duration_minutes"] * 0.1 - 0.05 <= gap <= event["duration_minutes"] * 0.1 + 1
+    longest = max(e["duration_minutes"] for e, _ in finished.values())
+    assert summary["seconds"] >= longest * 0.1  # the send ran until the last ride finished
