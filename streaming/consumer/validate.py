@@ -10,6 +10,7 @@ HTTP body.
 from __future__ import annotations
 
 import math
+import reprlib
 from datetime import datetime
 from typing import Any
 
@@ -165,7 +166,7 @@ def _trip_distance(ride: dict[str, Any]) -> float:
     if not math.isfinite(distance) or distance < 0:
         raise InvalidEvent(
             Reason.INVALID_TRIP_DISTANCE,
-            f"ride.trip_distance must be finite and >= 0, got {value!r}",
+            f"ride.trip_distance must be finite and >= 0, got {_short(value)}",
         )
     return distance
 
@@ -240,6 +241,23 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
+def _bounded_repr() -> reprlib.Repr:
+    """``repr`` that stops early: a value nested just under the JSON parser's depth
+    limit parses, and the built-in ``repr`` of it then overflows the stack (found
+    on Python 3.11, depth 983-992): a detail must never take its batch down."""
+    bounded = reprlib.Repr()
+    bounded.maxlevel = 3
+    bounded.maxstring = bounded.maxother = bounded.maxlong = 40
+    bounded.maxlist = bounded.maxtuple = bounded.maxdict = bounded.maxset = 4
+    return bounded
+
+
+_REPR = _bounded_repr()
+
+
 def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value)
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # whatever a value's repr does, the detail still gets written
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."

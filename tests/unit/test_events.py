@@ -264,3 +264,20 @@ def test_fast_path_agrees_with_the_field_by_field_checks():
         payload = {"ride": ride_fields, "ride_id": rng.choice(values)}
         fast, slow = outcome(validate_ride, payload), outcome(_validate_slowly, payload)
         assert fast[:2] == slow[:2] if fast[0] == "invalid" else fast == slow, payload
+
+
+def test_a_value_nested_to_any_depth_the_parser_takes_is_a_dead_letter_not_a_crash():
+    """bench/JSON.md found it: a location id nested just under the JSON parser's depth
+    limit parsed, and the reason's detail (``repr``) then overflowed the stack on Python
+    3.11 (depth 992 here), failing the whole batch. Every depth up to past the limit."""
+    from streaming.consumer.decode import decode_records
+    from streaming.consumer.records import Rejection
+    from tests.conftest import make_record
+
+    for depth in range(1, 1200):
+        nested = "[" * depth + "]" * depth
+        ride = f'"PULocationID": {nested}, "DOLocationID": 1, "trip_distance": 1'
+        data = f'{{"ride": {{{ride}}}, "ride_id": 1}}'.encode()
+        [item] = decode_records([make_record(data, raw=True)])
+        assert isinstance(item, Rejection), depth
+        assert len(item.detail) < 300, depth
