@@ -10,10 +10,19 @@ score`` number a TLC trip. The report gives the RMSE overall, by pickup hour
 and by pickup zone (the worst ones), next to the model card's figure for an
 unseen month, and flags drift when the live RMSE is clearly worse - before
 users notice.
+
+With --compare it judges a shadow (challenger) model against the champion
+instead: the shadow's predictions (--shadow or --shadow-stream), both joined on
+the same input record or ride and then with the actual durations - also from
+ride_finished events (--finished or --finished-stream) - give each model's
+RMSE and MAE on the same rides, the paired difference with a 95% bootstrap
+confidence interval, overall, by pickup hour and by zone group, and a verdict:
+promote, keep, or not enough rides yet (--min-rides, --min-improvement).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Iterable
@@ -22,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from streaming.commandline.errors import USAGE, CommandError
+from streaming.commandline.errors import USAGE, CommandError, usage_error
 from streaming.commandline.parser import CommandParser, positive_int
 from streaming.tools.common import (
     DATA_DIR,
@@ -36,6 +45,7 @@ from streaming.tools.common import (
     tlc_month_file,
     where,
 )
+from streaming.tools.compare import Rule
 from streaming.tools.stream_io import require_stream
 
 #: live RMSE above the model card's unseen-month RMSE by this factor = drift
@@ -258,6 +268,19 @@ def build_parser() -> CommandParser:
         "dropoff_datetime) [+ PULocationID] (default: the TLC --month)",
     )
     truth.add_argument(
+        "--finished",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="--compare: ride_finished events (schemas/ride_finished.v1.json) as JSON lines "
+        "are the truth (default: the TLC --month)",
+    )
+    truth.add_argument(
+        "--finished-stream",
+        metavar="STREAM",
+        help="--compare: read ride_finished events from this stream, from TRIM_HORIZON "
+        "(default: the TLC --month)",
+    )
+    truth.add_argument(
         "--month",
         type=month_arg,
         metavar="YYYY-MM",
@@ -276,17 +299,109 @@ def build_parser() -> CommandParser:
     p.add_argument(
         "--min-rides",
         type=positive_int,
-        default=30,
         metavar="N",
-        help="rides a zone needs to be listed",
+        help="rides a zone needs to be listed (default: 30); with --compare, finished rides "
+        f"both models scored before there is a verdict (default: {COMPARE_RULE.min_rides})",
     )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    add_compare_options(p)
     add_aws_options(p)
     return p
 
 
+def add_compare_options(p: CommandParser) -> None:
+    """--compare and the options only it takes (their defaults are None: given or not)."""
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="judge the shadow model against the champion (--predictions or --stream) on the "
+        "same rides, and say whether to promote it",
+    )
+    shadow = p.add_mutually_exclusive_group()
+    shadow.add_argument(
+        "--shadow",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="--compare: the shadow's predictions as JSON lines (default: none)",
+    )
+    shadow.add_argument(
+        "--shadow-stream",
+        metavar="STREAM",
+        help="--compare: read the shadow's predictions from this stream, from TRIM_HORIZON "
+        "(default: none)",
+    )
+    p.add_argument(
+        "--min-improvement",
+        type=percent_arg,
+        metavar="PCT",
+        help="--compare: how much lower the shadow's RMSE must be, in percent of the "
+        f"champion's, to promote it (default: {COMPARE_RULE.min_improvement * 100:g})",
+    )
+    p.add_argument(
+        "--resamples",
+        type=resamples_arg,
+        metavar="N",
+        help=f"--compare: bootstrap resamples, {MIN_RESAMPLES}-{MAX_RESAMPLES} "
+        f"(default: {COMPARE_RULE.resamples})",
+    )
+    p.add_argument(
+        "--seed",
+        type=seed_arg,
+        metavar="N",
+        help=f"--compare: the bootstrap's random seed (default: {COMPARE_RULE.seed})",
+    )
+
+
+#: the promotion rule's defaults (compare.Rule): --min-rides, --min-improvement, ...
+COMPARE_RULE = Rule()
+MIN_RESAMPLES, MAX_RESAMPLES = 100, 100_000
+#: the options only --compare takes, as (attribute, option)
+COMPARE_ONLY = (
+    ("shadow", "--shadow"),
+    ("shadow_stream", "--shadow-stream"),
+    ("finished", "--finished"),
+    ("finished_stream", "--finished-stream"),
+    ("min_improvement", "--min-improvement"),
+    ("resamples", "--resamples"),
+    ("seed", "--seed"),
+)
+
+
+def percent_arg(text: str) -> float:
+    """A percentage 0 <= p < 100 (a trailing % allowed) -> the fraction."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r} (e.g. 1 or 0.5)") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"a percentage 0 or more and below 100, got {text}")
+    return value / 100
+
+
+def resamples_arg(text: str) -> int:
+    value = positive_int(text)
+    if not MIN_RESAMPLES <= value <= MAX_RESAMPLES:
+        raise argparse.ArgumentTypeError(
+            f"give {MIN_RESAMPLES}-{MAX_RESAMPLES} resamples, got {value}"
+        )
+    return value
+
+
+def seed_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"a seed is 0 to 2^63-1, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_mode(args)
+    if args.compare:
+        return run_compare(args)
     if args.predictions:
         existing_file(args.predictions, "--predictions")
     trips = _truth(args)
@@ -304,7 +419,11 @@ def main(argv: list[str] | None = None) -> int:
         reference = json.loads(meta.read_text())["metrics"].get("holdout_rmse")
     try:
         report = evaluate(
-            predictions, trips, zones=zones, min_rides=args.min_rides, reference_rmse=reference
+            predictions,
+            trips,
+            zones=zones,
+            min_rides=args.min_rides or 30,
+            reference_rmse=reference,
         )
     except NoMatch as exc:
         truth = f"--actuals {args.actuals}" if args.actuals else f"the TLC month {args.month}"
@@ -318,6 +437,27 @@ def main(argv: list[str] | None = None) -> int:
         print_report(report)
     sys.stdout.flush()  # a closed pipe (evaluate | head) is met here, inside the command
     return 0
+
+
+def check_mode(args: Any) -> None:
+    """An option of the other mode is a mistake, not something silently ignored."""
+    if not args.compare:
+        for attr, option in COMPARE_ONLY:
+            if getattr(args, attr) is not None:
+                raise usage_error(
+                    f"{option} is for --compare: add --compare to judge a shadow model, or "
+                    f"leave {option} out"
+                )
+    elif args.model is not None:
+        raise usage_error(
+            "--model is the drift reference of evaluate without --compare; leave it out "
+            "(--compare judges two models' predictions against each other)"
+        )
+    elif args.shadow is None and args.shadow_stream is None:
+        raise usage_error(
+            "--compare needs the shadow's predictions: give --shadow FILE.jsonl or "
+            "--shadow-stream STREAM"
+        )
 
 
 def _truth(args: Any) -> Any:
@@ -335,3 +475,144 @@ def _predictions(args: Any) -> Iterable[dict[str, Any]]:
     client = kinesis_client(args)
     require_stream(client, args.stream, "--stream", where(args))
     return (json.loads(r["Data"]) for r in read_stream(client, args.stream, StartingPosition()))
+
+
+# -- --compare: the wiring (the statistics and the report are in tools/compare.py) ----
+
+
+def run_compare(args: Any) -> int:
+    """Read both models' predictions and the actuals, compare, print the report."""
+    from streaming.tools import compare
+
+    files = ((args.predictions, "--predictions"), (args.shadow, "--shadow"))
+    for path, option in (*files, (args.finished, "--finished")):
+        if path is not None:
+            existing_file(path, option)
+    client = _compare_client(args)
+    actuals, truth = _compare_actuals(args, client)
+    champion = _side(args.predictions, args.stream, "--predictions", "--stream", client)
+    shadow = _side(args.shadow, args.shadow_stream, "--shadow", "--shadow-stream", client)
+    rule = Rule(
+        min_rides=args.min_rides or COMPARE_RULE.min_rides,
+        min_improvement=_given(args.min_improvement, COMPARE_RULE.min_improvement),
+        resamples=args.resamples or COMPARE_RULE.resamples,
+        seed=_given(args.seed, COMPARE_RULE.seed),
+    )
+    try:
+        report = compare.compare(champion, shadow, actuals, zones=_zone_groups(args), rule=rule)
+    except compare.NoPairs as exc:
+        raise CommandError(
+            f"{exc}: are both from the same input stream? (the shadow scores the rides of "
+            "the champion's input, with the same source and ride_id)"
+        ) from None
+    if truth["static"] and report["rides"]["compared"] == 0:
+        raise CommandError(
+            f"none of the {report['rides']['scored_by_both']:,} rides scored by both has the "
+            f"ride_id of a ride of {truth['source']}: are both from the same rides? (TLC rides "
+            "are numbered by their row in the month's file, as streaming send numbers them)"
+        )
+    report["actuals"] = {k: v for k, v in truth.items() if k != "static"}
+    print(json.dumps(report, allow_nan=False) if args.json else compare.format_report(report))
+    sys.stdout.flush()  # a closed pipe (evaluate | head) is met here, inside the command
+    return 0
+
+
+def _given(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _compare_client(args: Any) -> Any:
+    """A Kinesis client if a stream is read, after checking every stream named exists:
+    a wrong name stops the command before anything is read."""
+    named = [
+        (name, option)
+        for name, option in (
+            (args.stream, "--stream"),
+            (args.shadow_stream, "--shadow-stream"),
+            (args.finished_stream, "--finished-stream"),
+        )
+        if name
+    ]
+    if not named:
+        return None
+    client = kinesis_client(args)
+    for name, option in named:
+        require_stream(client, name, option, where(args))
+    return client
+
+
+def _records(client: Any, stream: str) -> Iterable[dict[str, Any]]:
+    from streaming.tools.stream_io import read_all
+
+    return (record for _, record in read_all(client, stream))
+
+
+def _side(path: Path | None, stream: str | None, file_opt: str, stream_opt: str, client: Any):
+    """One model's predictions (``compare.Side``); none usable at all is a mistake."""
+    from streaming.tools import compare, finished_events
+
+    if path is not None:
+        side = compare.parse_side(finished_events.json_lines(path))
+        named, code = f"{file_opt} {path}", USAGE
+    else:
+        side = compare.parse_side(finished_events.stream_items(_records(client, stream)))
+        named, code = f"{stream_opt} {stream}", 1
+    if not side.predictions:
+        left = ", ".join(f"{v:,} {k}" for k, v in side.summary()["left_out"].items())
+        raise CommandError(
+            f"{named}: no prediction events in it ({side.counts['events']:,} read"
+            + (f": {left}" if left else "")
+            + "); give the JSON lines of streaming tail --jsonl, or the predictions stream",
+            code,
+        )
+    return side
+
+
+def _compare_actuals(args: Any, client: Any) -> tuple[dict[Any, Any], dict[str, Any]]:
+    """ride_id -> compare.Actual, and where they came from (``static``: a file or month,
+    which should cover every ride; a finished-rides source grows as rides end)."""
+    from streaming.tools import compare
+
+    if args.finished is not None or args.finished_stream is not None:
+        return _finished_actuals(args, client)
+    if args.actuals is not None:
+        frame, source = actuals_frame(args.actuals), f"--actuals {args.actuals}"
+    else:
+        frame = load_tlc_trips(tlc_month_file(args.data_dir, args.month), "--month")
+        source = f"the TLC month {args.month}"
+    try:
+        actuals = compare.actuals_from_frame(frame)
+    except ValueError as exc:
+        raise usage_error(f"{source}: {exc}") from None
+    return actuals, {"source": source, "rides": len(actuals), "static": True}
+
+
+def _finished_actuals(args: Any, client: Any) -> tuple[dict[Any, Any], dict[str, Any]]:
+    from streaming.tools import finished_events
+
+    if args.finished is not None:
+        source, code = f"--finished {args.finished}", USAGE
+        items = finished_events.json_lines(args.finished)
+    else:
+        source, code = f"--finished-stream {args.finished_stream}", 1
+        items = finished_events.stream_items(_records(client, args.finished_stream))
+    actuals, counts = finished_events.read_finished(items)
+    if counts["events"] and not actuals:  # something, but nothing usable: the wrong input
+        left = ", ".join(f"{v:,} {k}" for k, v in sorted(counts.items()) if k != "used")
+        raise CommandError(
+            f"{source}: no valid ride_finished event in it ({left}); see "
+            "schemas/ride_finished.v1.json",
+            code,
+        )
+    info = {"source": source, "rides": len(actuals), "static": False}
+    return actuals, {**info, "events": dict(sorted(counts.items()))}
+
+
+def _zone_groups(args: Any) -> dict[int, str]:
+    """The zone groups of the TLC zone lookup in --data-dir, else in the project's data/."""
+    from streaming.tools import compare
+
+    for folder in (args.data_dir, DATA_DIR):
+        if folder is not None and (folder / "taxi_zone_lookup.csv").is_file():
+            return compare.load_zone_groups(folder / "taxi_zone_lookup.csv")
+    return {}

@@ -62,6 +62,19 @@ MISTAKES: dict[str, Mistake] = {
     "send: negative rate": Mistake("send --rate -10", ("--rate", "0 or more")),
     "send: --file without YYYY-MM": Mistake("send --file {tmp}/rides.parquet", ("yyyy-mm",)),
     "send: --file missing": Mistake("send --file {tmp}/none_2023-02.parquet", ("does not exist",)),
+    "send: --finished-stream missing": Mistake(
+        "send --stream {stream} --count 5 --finished-stream nope-{tag}",
+        ("--finished-stream", "nope-", "no such stream"),
+    ),
+    "send: --finished-stream with --generate": Mistake(
+        "send --generate --finished-stream {stream}", ("--finished-stream", "--generate", "tlc")
+    ),
+    "send: --time-scale without --finished-stream": Mistake(
+        "send --stream {stream} --time-scale 1", ("--time-scale", "--finished-stream")
+    ),
+    "send: negative --time-scale": Mistake(
+        "send --finished-stream {stream} --time-scale -1", ("--time-scale", "0 or more")
+    ),
     # -- tail
     "tail: missing stream": Mistake("tail --stream nope-{tag}", ("nope-", "no such stream")),
     "tail: unreachable endpoint": Mistake(
@@ -143,6 +156,64 @@ MISTAKES: dict[str, Mistake] = {
     "evaluate: missing stream": Mistake(
         "evaluate --stream nope-{tag}", ("--stream", "no such stream")
     ),
+    # -- evaluate --compare
+    "evaluate: --compare without a shadow": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl", ("--compare", "--shadow")
+    ),
+    "evaluate: --shadow without --compare": Mistake(
+        "evaluate --predictions {tmp}/predictions.jsonl --shadow {tmp}/shadow.jsonl",
+        ("--shadow", "is for --compare"),
+    ),
+    "evaluate: --shadow missing": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl --shadow {tmp}/none.jsonl",
+        ("--shadow", "does not exist"),
+    ),
+    "evaluate: --shadow not predictions": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl --shadow {tmp}/wrong.csv",
+        ("--shadow", "no prediction events"),
+    ),
+    "evaluate: --shadow-stream missing": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl --shadow-stream nope-{tag}",
+        ("--shadow-stream", "no such stream"),
+    ),
+    "evaluate: --finished-stream missing": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl --shadow {tmp}/shadow.jsonl "
+        "--finished-stream nope-{tag}",
+        ("--finished-stream", "no such stream"),
+    ),
+    "evaluate: --finished not ride_finished events": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl --shadow {tmp}/shadow.jsonl "
+        "--finished {tmp}/wrong.csv",
+        ("--finished", "no valid ride_finished"),
+    ),
+    "evaluate: --finished and --month": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl --shadow {tmp}/shadow.jsonl "
+        "--finished {tmp}/shadow.jsonl --month 2023-02",
+        ("--month", "not allowed with", "--finished"),
+    ),
+    "evaluate: --min-improvement 150": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl --shadow {tmp}/shadow.jsonl "
+        "--min-improvement 150",
+        ("--min-improvement", "below 100"),
+    ),
+    "evaluate: --resamples 10": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl --shadow {tmp}/shadow.jsonl "
+        "--resamples 10",
+        ("--resamples", "100-100000"),
+    ),
+    "evaluate: no ride scored by both": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl --shadow {tmp}/shadow.jsonl",
+        ("no ride was scored by both",),
+    ),
+    "evaluate: compared rides not in the month": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl --shadow {tmp}/predictions.jsonl",
+        ("none of the", "ride_id", "2023-02"),
+    ),
+    "evaluate: --shadow-stream without credentials": Mistake(
+        "evaluate --compare --predictions {tmp}/predictions.jsonl --shadow-stream {stream}",
+        ("no aws credentials",),
+        "no-credentials",
+    ),
     # -- demo
     "demo: --rides -5": Mistake("demo --rides -5", ("--rides", "at least 1")),
     "demo: --shards 0": Mistake("demo --shards 0", ("--shards", "at least 1")),
@@ -164,10 +235,13 @@ MISTAKES: dict[str, Mistake] = {
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
-    """Files the mistakes name: predictions of no TLC ride, a CSV that is no actuals."""
+    """Files the mistakes name: predictions of no TLC ride (and a shadow's of another
+    ride), a CSV that is no actuals."""
     tmp = tmp_path_factory.mktemp("mistakes")
     prediction = {"prediction": {"ride_id": "app-1", "ride_duration": 12.0}}
     (tmp / "predictions.jsonl").write_text(json.dumps(prediction) + "\n")
+    shadow = {"prediction": {"ride_id": "app-2", "ride_duration": 11.0}}  # another ride
+    (tmp / "shadow.jsonl").write_text(json.dumps(shadow) + "\n")
     (tmp / "wrong.csv").write_text("a,b\n1,2\n")
     (tmp / "rides.parquet").write_bytes(b"PAR1 not a month in the name")
     return tmp
