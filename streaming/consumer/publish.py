@@ -93,6 +93,10 @@ class SenderContractError(Exception):
     """A ``Sender`` returned something other than one ``str | None`` per entry."""
 
 
+def _utf8_length(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One record to publish; ``ref`` is the caller's handle (e.g. the input index)."""
@@ -100,14 +104,14 @@ class Entry:
     data: bytes
     partition_key: str
     ref: int
-    #: what the 1 MiB / 5 MiB limits count: the data blob plus the partition key
-    #: (computed once: chunking reads it for every entry of every attempt)
-    size: int = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    @property
+    def size(self) -> int:
+        """What the 1 MiB / 5 MiB limits count: the data blob plus the partition key."""
         key = self.partition_key
-        key_bytes = len(key.encode("utf-8", "surrogatepass")) if isinstance(key, str) else 0
-        object.__setattr__(self, "size", len(self.data) + key_bytes)
+        if not isinstance(key, str):
+            return len(self.data)  # check_entry refuses it
+        return len(self.data) + (len(key) if key.isascii() else _utf8_length(key))
 
 
 class Sender(Protocol):
@@ -208,11 +212,12 @@ def chunks(entries: Sequence[Entry]) -> Iterator[list[Entry]]:
     chunk: list[Entry] = []
     size = 0
     for entry in entries:
-        if chunk and (len(chunk) == MAX_RECORDS_PER_CALL or size + entry.size > MAX_BYTES_PER_CALL):
+        entry_size = entry.size
+        if chunk and (len(chunk) == MAX_RECORDS_PER_CALL or size + entry_size > MAX_BYTES_PER_CALL):
             yield chunk
             chunk, size = [], 0
         chunk.append(entry)
-        size += entry.size
+        size += entry_size
     if chunk:
         yield chunk
 

@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +50,10 @@ if TYPE_CHECKING:
 INPUT_STREAM = "ride_events"
 PREDICTIONS_STREAM = "ride_predictions"
 DEAD_LETTER_STREAM = "ride_dead_letters"
+SHADOW_STREAM = "ride_predictions_shadow"
 DEMO_MONTH = "2023-02"
+#: the challenger ``--shadow`` trains when its directory holds no model: fewer trees
+CHALLENGER_TREES = 20
 
 #: Malformed events mixed into the demo: each must end in the dead-letter stream.
 BAD_EVENTS: list[bytes] = [
@@ -80,6 +84,8 @@ class _Endpoint:
     url: str
     names: tuple[str, ...]  # input, predictions, dead letters
     server: Any = None
+    #: the shadow's stream (``--shadow``), else ``None``
+    shadow: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,8 @@ class _Received:
     arrivals: dict[str, float] = field(default_factory=dict)  # eventID -> arrival, epoch s
     count: int = 0  # prediction records read, duplicates included
     letters: list[dict[str, Any]] = field(default_factory=list)
+    #: the shadow's prediction events, as read (``--shadow``)
+    shadow: list[dict[str, Any]] = field(default_factory=list)
 
     def take_predictions(self, shard_records: list[tuple[str, dict[str, Any]]]) -> None:
         """Keep the first prediction of each source record.
@@ -137,6 +145,7 @@ def run_demo(
     seed: int,
     quiet: bool = False,
     endpoint_url: str | None = None,
+    shadow: Path | None = None,
 ) -> dict[str, Any]:
     """Play ``rides`` real rides (and the malformed events) through the pipeline; the summary.
 
@@ -145,20 +154,27 @@ def run_demo(
     a demo must not leave a server or threads behind, nor streams on the user's
     emulator."""
     played = _demo_rides(data_dir, rides, seed)  # a mistake (too many rides) stops here
-    endpoint = _open_endpoint(endpoint_url)
+    if shadow is not None:
+        _challenger(shadow, data_dir, quiet)
+    endpoint = _open_endpoint(endpoint_url, shadow is not None)
     input_stream, predictions_stream, dead_letter_stream = endpoint.names
     client = None
     workdir = Path(tempfile.mkdtemp(prefix="ride-demo-"))
     stop = threading.Event()
     threads: list[threading.Thread] = []
     try:
-        region = _point_handler_at(endpoint)
+        region = _point_handler_at(endpoint, shadow)
         client = _tools_client(endpoint, region)
         _create_streams(client, endpoint.names, shards)
+        if endpoint.shadow:
+            from streaming.tools.stream_io import create_stream
+
+            create_stream(client, endpoint.shadow, 2)
         say = (lambda *a, **k: None) if quiet else print
         say(
             f"{'moto ' if endpoint.server else ''}Kinesis on {endpoint.url}: {input_stream} "
             f"({shards} shards), {predictions_stream} (2), {dead_letter_stream} (1)"
+            + (f", {endpoint.shadow} (2): the shadow {shadow}" if endpoint.shadow else "")
         )
         failures_file = workdir / "on-failure.jsonl"
         mapping, runner = _start_mapping(client, input_stream, region, failures_file, stop)
@@ -173,21 +189,71 @@ def run_demo(
         for t in threads:
             t.join(timeout=30)
         _close_endpoint(endpoint, client)
-    return _summary(played, sending, received, mapping, failures_file, rate, elapsed)
+    summary = _summary(played, sending, received, mapping, failures_file, rate, elapsed)
+    if shadow is not None:
+        summary["compare"] = _compare(played, received, data_dir)
+    return summary
 
 
-def _open_endpoint(endpoint_url: str | None) -> _Endpoint:
+def _challenger(directory: Path, data_dir: Path, quiet: bool) -> None:
+    """``--shadow DIR``: the model there, or a smaller one trained into it first
+    (``streaming train --trees N``: the same protocol, fewer trees)."""
+    if (directory / "metadata.json").is_file():
+        return
+    from streaming.training import train
+
+    if not quiet:
+        print(f"training a {CHALLENGER_TREES}-tree challenger into {directory} (once) ...")
+    train.train(
+        data_dir,
+        directory,
+        progress=False,
+        candidates=train.challenger(CHALLENGER_TREES),
+    )
+
+
+def _compare(played: _Rides, received: _Received, data_dir: Path) -> dict[str, Any]:
+    """``streaming evaluate --compare`` on the demo's rides: champion vs shadow against
+    the rides' real durations."""
+    from streaming.tools import compare
+
+    champion = compare.parse_side(received.predictions.values())
+    shadow = compare.parse_side(received.shadow)
+    actuals = {
+        e["ride_id"]: compare.Actual(
+            played.truth[e["ride_id"]], _pickup_hour(e), e["ride"]["PULocationID"]
+        )
+        for e in played.events
+    }
+    zones_file = data_dir / "taxi_zone_lookup.csv"
+    zones = compare.load_zone_groups(zones_file) if zones_file.is_file() else None
+    return compare.compare(champion, shadow, actuals, zones=zones, rule=compare.Rule(min_rides=300))
+
+
+def _pickup_hour(event: dict[str, Any]) -> int | None:
+    """The ride's pickup hour (New York time, as the TLC file writes it), for the
+    comparison by hour."""
+    text = event["ride"].get("pickup_datetime")
+    try:
+        return datetime.fromisoformat(text).hour if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _open_endpoint(endpoint_url: str | None, shadow: bool = False) -> _Endpoint:
     """An embedded moto server, or the user's emulator with stream names of our own.
 
     On the user's emulator (LocalStack, say) the names carry a random tag, so the
     demo never reads records it did not send nor touches streams it did not
     create; ``_close_endpoint`` deletes them at the end."""
     names = (INPUT_STREAM, PREDICTIONS_STREAM, DEAD_LETTER_STREAM)
+    shadow_name = SHADOW_STREAM if shadow else None
     if endpoint_url:
         tag = uuid.uuid4().hex[:6]
-        return _Endpoint(endpoint_url, tuple(f"{n}-{tag}" for n in names))
+        tagged = f"{shadow_name}-{tag}" if shadow_name else None
+        return _Endpoint(endpoint_url, tuple(f"{n}-{tag}" for n in names), shadow=tagged)
     server, url = _start_moto()
-    return _Endpoint(url, names, server)
+    return _Endpoint(url, names, server, shadow_name)
 
 
 def _close_endpoint(endpoint: _Endpoint, client: Any) -> None:
@@ -198,17 +264,20 @@ def _close_endpoint(endpoint: _Endpoint, client: Any) -> None:
     if endpoint.server is not None:
         endpoint.server.stop()
     elif client is not None:
-        for name in endpoint.names:
+        for name in (*endpoint.names, *([endpoint.shadow] if endpoint.shadow else [])):
             with contextlib.suppress(Exception):
                 client.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
 
 
-def _point_handler_at(endpoint: _Endpoint) -> str:
+def _point_handler_at(endpoint: _Endpoint, shadow: Path | None = None) -> str:
     """Set the function's environment for this endpoint and streams; return the region.
 
     The handler reads its settings at import, as on Lambda, so this must run
     before ``lambda_function`` is imported. The emulators accept any credentials."""
     _, predictions_stream, dead_letter_stream = endpoint.names
+    if shadow is not None and endpoint.shadow:
+        os.environ["SHADOW_MODEL_LOCATION"] = str(shadow)
+        os.environ["SHADOW_STREAM_NAME"] = endpoint.shadow
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "testing",
@@ -346,13 +415,24 @@ def _follow_outputs(
     _, predictions_stream, dead_letter_stream = endpoint.names
     predictions = Follower(client, predictions_stream, StartingPosition("TRIM_HORIZON"))
     dead_letters = Follower(client, dead_letter_stream, StartingPosition("TRIM_HORIZON"))
+    shadow = (
+        Follower(client, endpoint.shadow, StartingPosition("TRIM_HORIZON"))
+        if endpoint.shadow
+        else None
+    )
     received = _Received()
     deadline = time.monotonic() + max(60.0, 3 * len(payloads) / max(rate, 1.0))
     last_print = 0.0
     while time.monotonic() < deadline:
         received.take_predictions(predictions.poll())
         received.letters.extend(json.loads(r["Data"]) for _, r in dead_letters.poll())
-        done = sending.done.is_set() and received.accounted_for() >= len(payloads)
+        if shadow is not None:
+            received.shadow.extend(json.loads(r["Data"]) for _, r in shadow.poll())
+        done = (
+            sending.done.is_set()
+            and received.accounted_for() >= len(payloads)
+            and (shadow is None or len(received.shadow) >= len(received.predictions))
+        )
         if not quiet and (time.monotonic() - last_print > 0.5 or done):
             last_print = time.monotonic()
             _print_progress(sending.stats, received, mapping)
@@ -470,6 +550,15 @@ def build_parser() -> CommandParser:
     p.add_argument("--seed", type=int, default=42, help="which rides are sampled")
     p.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     p.add_argument(
+        "--shadow",
+        type=Path,
+        metavar="DIR",
+        help="also run a shadow (challenger) model: the one in DIR, or a "
+        f"{CHALLENGER_TREES}-tree model trained into DIR first; its predictions go to "
+        "their own stream and the summary ends with streaming evaluate --compare on the "
+        "demo's rides (default: no shadow)",
+    )
+    p.add_argument(
         "--endpoint-url",
         default=os.environ.get("KINESIS_ENDPOINT_URL") or None,
         help="use this Kinesis endpoint (e.g. LocalStack's) instead of an embedded moto "
@@ -490,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         quiet=args.json,
         endpoint_url=args.endpoint_url,
+        shadow=args.shadow,
     )
     if args.json:
         print(json.dumps(summary))
@@ -502,6 +592,11 @@ def main(argv: list[str] | None = None) -> int:
         if not location.startswith("s3://"):
             holdout = read_metadata(Path(location), location)["metrics"].get("holdout_rmse")
         print_summary(summary, holdout)
+        if "compare" in summary:
+            from streaming.tools.compare import format_report
+
+            print("\n== shadow vs champion (streaming evaluate --compare) ==")
+            print(format_report(summary["compare"]))
     complete = (
         summary["rides_without_prediction"] == 0
         and summary["dead_letters"] == summary["malformed_sent"]

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from streaming.commandline.errors import usage_error
-from streaming.commandline.parser import CommandParser
+from streaming.commandline.parser import CommandParser, positive_int
 from streaming.tools.common import PROJECT_ROOT
 
 
@@ -26,6 +26,13 @@ def build_parser() -> CommandParser:
     )
     p.add_argument(
         "--out", type=Path, default=PROJECT_ROOT / "models", help="model directory to write"
+    )
+    p.add_argument(
+        "--trees",
+        type=positive_int,
+        metavar="N",
+        help="train one model of N trees instead of choosing among the protocol's "
+        "candidates: a smaller challenger to run as a shadow (default: the protocol)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
@@ -46,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.out.exists() and not args.out.is_dir():
         raise usage_error(f"--out {args.out} is a file; give a directory")
-    metadata = train.train(args.data_dir, args.out, progress=not args.quiet)
+    candidates = train.challenger(args.trees) if args.trees else train.CANDIDATES
+    metadata = train.train(args.data_dir, args.out, progress=not args.quiet, candidates=candidates)
     metrics = metadata["metrics"]
     summary = {
         k: metrics[k] for k in ("validation_rmse", "holdout_rmse", "baseline_validation_rmse")

@@ -179,8 +179,21 @@ class Export:
     max_abs_diff: float
 
 
-def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
-    """Run the whole protocol; write the model directory; return its metadata."""
+def challenger(trees: int) -> tuple[Candidate, ...]:
+    """One candidate of ``trees`` trees: a smaller model trained by the same protocol
+    (a shadow to compare with the shipped one, e.g. ``streaming demo --shadow``)."""
+    return (Candidate(max_iter=trees, learning_rate=0.1, max_leaf_nodes=31),)
+
+
+def train(
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    candidates: tuple[Candidate, ...] = CANDIDATES,
+) -> dict[str, Any]:
+    """Run the whole protocol; write the model directory; return its metadata.
+    ``candidates``: the settings to choose from (the protocol's by default)."""
     started = time.perf_counter()
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda _m: None)
     trips, stats = load_months(data_dir, say)
@@ -188,7 +201,12 @@ def train(data_dir: Path, out_dir: Path, *, progress: bool = True) -> dict[str, 
     x_va, y_va = _xy(trips[VALID_MONTH])
     x_ho, y_ho = _xy(trips[HOLDOUT_MONTH])
     selection = select_candidate(
-        _xy(trips[TRAIN_MONTH]), (x_va, y_va), (x_ho, y_ho), progress=progress, say=say
+        _xy(trips[TRAIN_MONTH]),
+        (x_va, y_va),
+        (x_ho, y_ho),
+        progress=progress,
+        say=say,
+        candidates=candidates,
     )
     export = refit_and_export(
         trips, selection.candidate, np.concatenate([x_ho, x_va]), progress=progress, say=say
@@ -253,6 +271,7 @@ def select_candidate(
     *,
     progress: bool,
     say: Callable[[str], None],
+    candidates: tuple[Candidate, ...] = CANDIDATES,
 ) -> Selection:
     """Steps 1-2: fit every candidate on the training month, choose with ``select``.
 
@@ -260,7 +279,7 @@ def select_candidate(
     is recorded, for the model card, but never looked at to choose."""
     results = [
         _score_candidate(cand, train_xy, valid_xy, holdout_xy, progress=progress, say=say)
-        for cand in CANDIDATES
+        for cand in candidates
     ]
     selection = Selection(results, select(results))
     say(

@@ -22,3 +22,22 @@ def test_demo_accounts_for_every_ride(tmp_path):
     assert summary["dead_letters"] == summary["malformed_sent"] == 3
     assert summary["on_failure_records"] == 0
     assert 2.0 < summary["rmse_minutes"] < 7.0  # real durations of an unseen month
+
+
+def test_demo_with_a_shadow_trains_a_challenger_and_compares_it(tmp_path):
+    """``--shadow DIR``: a smaller model is trained into DIR (once), runs as the shadow
+    on every ride, and the summary ends with the comparison on the demo's rides: the
+    20-tree challenger is worse than the shipped model, so the verdict is keep."""
+    challenger = tmp_path / "challenger"
+    proc = run_anywhere(
+        "demo", "--rides", "300", "--shadow", str(challenger), "--json", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (challenger / "metadata.json").is_file()
+    assert summary["unique_predictions"] == 300 and summary["rides_without_prediction"] == 0
+    report = summary["compare"]
+    assert report["rides"]["scored_by_both"] == 300 and report["rides"]["compared"] == 300
+    assert report["shadow"]["versions"] != report["champion"]["versions"]
+    assert report["verdict"] == "keep"
+    assert report["overall"]["shadow"]["rmse"] > report["overall"]["champion"]["rmse"]

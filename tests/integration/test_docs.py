@@ -38,6 +38,8 @@ STREAMS = {
     "ride_events-prod": 1,
     "ride_predictions-prod": 1,
     "ride_dead_letters-prod": 1,
+    "ride_shadow_predictions-prod": 1,
+    "ride_finished-prod": 1,
 }
 #: the user's transform module the runbook's replay names (fixes:distance_as_number)
 FIXES = """
@@ -108,6 +110,7 @@ def _runbook_state(endpoint: str, trips, root: Path) -> None:
             dead_letter_stream="ride_dead_letters-prod",
             kinesis_endpoint_url=endpoint,
         ),
+        shadow=_shadow(root),
     )
     records = []
     for i, event in enumerate(tlc.ride_events(sample)):
@@ -118,6 +121,40 @@ def _runbook_state(endpoint: str, trips, root: Path) -> None:
     assert response["batchItemFailures"] == []
     finished = sample.reset_index()[["ride_id", "duration", "PULocationID"]]
     finished.to_parquet(root / "finished_rides.parquet")
+    _finished_stream(endpoint, sample)
+
+
+def _shadow(root: Path):
+    """The runbook's shadow: the shipped model under another version, to its stream."""
+    import shutil
+
+    from streaming.consumer.shadow import Shadow
+    from streaming.model import load_model
+
+    directory = root / "challenger-model"
+    directory.mkdir()
+    for item in (REPO / "models").iterdir():
+        if item.is_file():
+            shutil.copy(item, directory / item.name)
+    metadata = json.loads((directory / "metadata.json").read_text())
+    metadata["version"] = "challenger"
+    (directory / "metadata.json").write_text(json.dumps(metadata))
+    model = load_model(directory)
+    return Shadow(model, "ride_shadow_predictions-prod", 100.0, model.version)
+
+
+def _finished_stream(endpoint: str, sample) -> None:
+    """The backend's ride-finished stream, as ``streaming send --finished-stream`` fills it."""
+    from streaming.consumer.kinesis_sender import kinesis_sender
+    from streaming.consumer.publish import Entry, publish
+    from streaming.tools.finished import finished_events
+
+    entries = [
+        Entry(json.dumps(e).encode(), str(e["ride_id"]), i)
+        for i, e in enumerate(finished_events(sample))
+    ]
+    sender = kinesis_sender(make_kinesis_client(endpoint))
+    assert publish(sender, "ride_finished-prod", entries).failed == []
 
 
 def _model():
