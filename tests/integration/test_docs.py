@@ -26,6 +26,7 @@ from streaming.tools.stream_io import create_stream
 from streaming.training import tlc
 from tests.conftest import REPO
 from tests.support.docs import DOCS, find_in_output, outputs, shell_blocks
+from tests.support.models import shipped_model_as
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -126,19 +127,10 @@ def _runbook_state(endpoint: str, trips, root: Path) -> None:
 
 def _shadow(root: Path):
     """The runbook's shadow: the shipped model under another version, to its stream."""
-    import shutil
-
     from streaming.consumer.shadow import Shadow
     from streaming.model import load_model
 
-    directory = root / "challenger-model"
-    directory.mkdir()
-    for item in (REPO / "models").iterdir():
-        if item.is_file():
-            shutil.copy(item, directory / item.name)
-    metadata = json.loads((directory / "metadata.json").read_text())
-    metadata["version"] = "challenger"
-    (directory / "metadata.json").write_text(json.dumps(metadata))
+    directory = shipped_model_as(root / "challenger-model", "challenger")
     model = load_model(directory)
     return Shadow(model, "ride_shadow_predictions-prod", 100.0, model.version)
 

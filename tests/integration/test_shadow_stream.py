@@ -16,8 +16,8 @@ from streaming.consumer.config import Settings, ShadowSettings
 from streaming.consumer.handler import build_service
 from streaming.consumer.kinesis_client import make_kinesis_client
 from streaming.consumer.shadow import ShadowDisabled
-from tests.conftest import MODELS
 from tests.support.fault_proxy import FaultProxy
+from tests.support.models import shipped_model_as
 from tests.support.rides import ride_bytes
 from tests.support.streams import put, read_json, run_to_idle
 
@@ -28,14 +28,8 @@ RIDES = 120
 
 @pytest.fixture(scope="module")
 def shadow_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("shadow")
-    for item in MODELS.iterdir():
-        if item.is_file():
-            shutil.copy(item, directory / item.name)
-    metadata = json.loads((directory / "metadata.json").read_text())
-    metadata["version"] = "challenger-7"
-    (directory / "metadata.json").write_text(json.dumps(metadata))
-    return directory
+    """The shipped model under another version: a shadow whose answers are known."""
+    return shipped_model_as(tmp_path_factory.mktemp("shadow"), "challenger-7")
 
 
 @pytest.fixture

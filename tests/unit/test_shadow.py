@@ -13,7 +13,8 @@ from streaming.consumer.handler import RideDurationService, build_service
 from streaming.consumer.lambda_context import LocalContext
 from streaming.consumer.publish import SendError
 from streaming.consumer.shadow import Shadow, ShadowDisabled, in_sample, load_shadow
-from tests.conftest import COURSE_RIDE, MODELS, make_record
+from tests.conftest import COURSE_RIDE, make_record
+from tests.support.models import shipped_model_as
 from tests.support.senders import ScriptedSender
 
 PREDS, SHADOW = "preds", "shadow-preds"
@@ -22,14 +23,7 @@ PREDS, SHADOW = "preds", "shadow-preds"
 @pytest.fixture(scope="module")
 def shadow_dir(tmp_path_factory) -> Path:
     """The shipped model under another version: a shadow whose answers are known."""
-    directory = tmp_path_factory.mktemp("shadow-model")
-    for item in MODELS.iterdir():
-        if item.is_file():
-            shutil.copy(item, directory / item.name)
-    metadata = json.loads((directory / "metadata.json").read_text())
-    metadata["version"] = "challenger-1"
-    (directory / "metadata.json").write_text(json.dumps(metadata))
-    return directory
+    return shipped_model_as(tmp_path_factory.mktemp("shadow-model"), "challenger-1")
 
 
 def rides(n: int, bad: int = 0) -> dict:
