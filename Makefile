@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 ## make run: the whole pipeline on an embedded Kinesis emulator, with a summary
+## (make run SHADOW=DIR: also a challenger model as shadow, trained into DIR the first
+## time, and the comparison at the end)
 run: venv
-	$(PY) -m streaming demo
+	$(PY) -m streaming demo $(if $(SHADOW),--shadow $(SHADOW))
 
 ## make test: unit + integration tests on moto, then the integration suite on LocalStack
 test: venv
