@@ -30,7 +30,7 @@ from streaming.consumer.config import Settings
 from streaming.consumer.deadletter import dead_letter_event
 from streaming.consumer.deadletter import partition_key as dead_letter_key
 from streaming.consumer.decode import decode_records
-from streaming.consumer.encoding import compact_json
+from streaming.consumer.encoding import PredictionEncoder, compact_json
 from streaming.consumer.kinesis_client import make_kinesis_client
 from streaming.consumer.kinesis_sender import kinesis_sender
 from streaming.consumer.observability import record_batch
@@ -69,6 +69,7 @@ class RideDurationService:
         self.settings = settings
         self.version = settings.model_version_override or model.version
         self.model_name = model.name
+        self._encode = PredictionEncoder(self.model_name, self.version)
         self._sender = sender
         self._logger = logger
         self._metrics = metrics
@@ -173,8 +174,9 @@ class RideDurationService:
     ) -> None:
         """After the champion, with the time left; what fails is counted, not reported."""
         assert isinstance(self._shadow, Shadow) and result.shadow is not None
+        encode = PredictionEncoder(self._shadow.model.name, self._shadow.version)
         entries = [
-            Entry(compact_json(e), ride.partition_key, i)
+            Entry(encode(e), ride.partition_key, i)
             for i, (e, ride) in enumerate(zip(events, rides, strict=True))
         ]
         try:
@@ -194,8 +196,9 @@ class RideDurationService:
     ) -> None:
         result.no_time_to_publish = not time_left() >= self._policy.min_time_for_attempt_s
         refs: dict[int, RecordRef] = {r.ref.index: r.ref for r in rides}
+        encode = self._encode
         entries = [
-            Entry(compact_json(p), ride.partition_key, ride.ref.index)
+            Entry(encode(p), ride.partition_key, ride.ref.index)
             for p, ride in zip(result.predictions, rides, strict=True)
         ]
         failed: set[int] = set()

@@ -412,3 +412,14 @@ def test_an_arrival_time_is_used_before_the_invocation_time(shipped_model):
     [prediction] = svc.handle({"Records": [record]})["predictions"]
     assert "pickupTime" not in prediction
     assert prediction["prediction"]["ride_duration"] == expected_minutes(shipped_model, [record])[0]
+
+
+def test_the_handlers_events_take_the_encoders_template(shipped_model):
+    """The template encoder (``PredictionEncoder``) only pays off if the handler's
+    usual events match it; one that did not would be encoded twice over."""
+    sender = ScriptedSender()
+    records = [make_record(ride_event(i), seq=i + 1) for i in range(3)]
+    svc = service(shipped_model, sender)
+    response = svc.handle({"Records": records}, LocalContext())
+    assert response["predictions"] == sender.written["preds"]
+    assert all(svc._encode._template(p) is not None for p in response["predictions"])

@@ -1,0 +1,89 @@
+"""The prediction event's template encoder writes exactly what ``compact_json`` writes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streaming.consumer.encoding import PredictionEncoder, compact_json
+
+MODEL, VERSION = "ride_duration_prediction_model", "run-5b1c"
+
+text = st.text(max_size=40)  # any Unicode, surrogates included
+ride_ids = st.one_of(
+    st.integers(), st.integers(min_value=2**63, max_value=10**300), text, st.none(), st.booleans()
+)
+durations = st.one_of(st.floats(), st.integers(), st.none())
+sources = st.one_of(
+    st.fixed_dictionaries({"eventID": text}),
+    st.fixed_dictionaries({"eventID": text, "subSequenceNumber": st.integers(0, 2**40)}),
+    st.fixed_dictionaries({"eventID": st.none()}),
+)
+
+
+def event(model=MODEL, version=VERSION, duration=12.8, ride_id=256, source=None, **extra):
+    out = {
+        "model": model,
+        "version": version,
+        "prediction": {"ride_duration": duration, "ride_id": ride_id},
+        "source": source if source is not None else {"eventID": "shardId-000000000000:4959"},
+    }
+    out.update(extra)
+    return out
+
+
+def same_as_compact_json(encode: PredictionEncoder, value: dict) -> None:
+    try:
+        expected = compact_json(value)
+    except ValueError:  # NaN, infinity, an int too long for str()
+        with pytest.raises(ValueError):
+            encode(value)
+        return
+    assert encode(value) == expected
+
+
+@given(
+    model=st.one_of(st.just(MODEL), text),
+    version=st.one_of(st.just(VERSION), text),
+    duration=durations,
+    ride_id=ride_ids,
+    source=sources,
+    pickup=st.booleans(),
+)
+def test_every_event_encodes_as_compact_json_does(
+    model, version, duration, ride_id, source, pickup
+):
+    encode = PredictionEncoder(MODEL, VERSION)
+    extra = {"pickupTime": {"source": "invocation", "epoch": 1.5}} if pickup else {}
+    same_as_compact_json(encode, event(model, version, duration, ride_id, source, **extra))
+
+
+@given(model=text, version=text, duration=st.floats(allow_nan=False, allow_infinity=False))
+def test_any_model_name_and_version_are_escaped_as_json_does(model, version, duration):
+    encode = PredictionEncoder(model, version)
+    value = event(model, version, duration)
+    assert encode._template(value) is not None  # the fast path, not the fallback
+    assert encode(value) == compact_json(value)
+
+
+def test_the_usual_event_takes_the_template():
+    """If the template stopped matching the handler's events, it would be dead code
+    and the batch would pay for the checks on top of ``compact_json``."""
+    encode = PredictionEncoder(MODEL, VERSION)
+    assert encode._template(event(ride_id="r-1")) is not None
+    assert encode._template(event(ride_id=2**70)) is not None
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_duration_still_raises(bad):
+    with pytest.raises(ValueError):
+        PredictionEncoder(MODEL, VERSION)(event(duration=bad))
+
+
+def test_keys_in_another_order_keep_their_order():
+    value = event()
+    reordered = {k: value[k] for k in ("version", "model", "prediction", "source")}
+    assert PredictionEncoder(MODEL, VERSION)(reordered) == compact_json(reordered)
