@@ -6,7 +6,8 @@ Where things are (dependencies point one way, down this list)::
     serving/     the other deployment modes: score (files), serve (HTTP)
     training/    TLC files -> fitted model -> artifact, metadata, model card
     esm/         the local Kinesis event source mapping (`streaming run`)
-    monitoring/  (home of) the monitoring function, a downstream consumer
+    monitoring/  the monitoring function: windows, drift, quality, its database
+    downstream/  readers of our output streams (predictions, ride-finished events)
     batch/       (home of) the scheduled batch job
     consumer/    the prediction function's hot path: what `lambda_function` imports
     model/       the model contract, loading and the numpy predictor

@@ -97,4 +97,3 @@ class PredictionEncoder:
             f'{self._head}{float.__repr__(duration)},"ride_id":{rid}}},'
             f'"source":{{"eventID":{_escape(source["eventID"])}}}}}'
         )
-

@@ -215,12 +215,13 @@ def _challenger(directory: Path, data_dir: Path, quiet: bool) -> None:
 def _compare(played: _Rides, received: _Received, data_dir: Path) -> dict[str, Any]:
     """``streaming evaluate --compare`` on the demo's rides: champion vs shadow against
     the rides' real durations."""
+    from streaming.downstream.predictions import Actual
     from streaming.tools import compare
 
     champion = compare.parse_side(received.predictions.values())
     shadow = compare.parse_side(received.shadow)
     actuals = {
-        e["ride_id"]: compare.Actual(
+        e["ride_id"]: Actual(
             played.truth[e["ride_id"]], _pickup_hour(e), e["ride"]["PULocationID"]
         )
         for e in played.events

@@ -549,7 +549,8 @@ def _records(client: Any, stream: str) -> Iterable[dict[str, Any]]:
 
 def _side(path: Path | None, stream: str | None, file_opt: str, stream_opt: str, client: Any):
     """One model's predictions (``compare.Side``); none usable at all is a mistake."""
-    from streaming.tools import compare, finished_events
+    from streaming.downstream import finished as finished_events
+    from streaming.tools import compare
 
     if path is not None:
         side = compare.parse_side(finished_events.json_lines(path))
@@ -569,7 +570,7 @@ def _side(path: Path | None, stream: str | None, file_opt: str, stream_opt: str,
 
 
 def _compare_actuals(args: Any, client: Any) -> tuple[dict[Any, Any], dict[str, Any]]:
-    """ride_id -> compare.Actual, and where they came from (``static``: a file or month,
+    """ride_id -> ``Actual``, and where they came from (``static``: a file or month,
     which should cover every ride; a finished-rides source grows as rides end)."""
     from streaming.tools import compare
 
@@ -588,7 +589,7 @@ def _compare_actuals(args: Any, client: Any) -> tuple[dict[Any, Any], dict[str, 
 
 
 def _finished_actuals(args: Any, client: Any) -> tuple[dict[Any, Any], dict[str, Any]]:
-    from streaming.tools import finished_events
+    from streaming.downstream import finished as finished_events
 
     if args.finished is not None:
         source, code = f"--finished {args.finished}", USAGE

@@ -17,13 +17,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streaming.commandline.errors import run_command
-from streaming.tools import compare, evaluate, finished_events
+from streaming.downstream import finished as finished_events
+from streaming.downstream.predictions import NOT_JSON, Actual
+from streaming.tools import compare, evaluate
 from streaming.tools.compare import (
     KEEP,
     NOT_ENOUGH,
-    NOT_JSON,
     PROMOTE,
-    Actual,
     Rides,
     Rule,
     bootstrap_sums,

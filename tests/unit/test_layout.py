@@ -24,7 +24,8 @@ ALLOWED = {
     "esm": {"consumer"},
     "training": {"consumer", "model", "commandline"},
     "serving": {"consumer", "model", "commandline"},
-    "monitoring": {"consumer", "model", "commandline"},
+    "downstream": {"consumer"},
+    "monitoring": {"consumer", "model", "commandline", "downstream"},
     "batch": {"consumer", "model", "commandline"},
     "tools": {
         "consumer",
@@ -35,6 +36,7 @@ ALLOWED = {
         "monitoring",
         "batch",
         "commandline",
+        "downstream",
     },
 }
 

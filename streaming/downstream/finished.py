@@ -28,7 +28,13 @@ from zoneinfo import ZoneInfo
 from streaming.consumer import kpl
 from streaming.consumer.decode import decode_payload
 from streaming.consumer.records import InvalidEvent
-from streaming.tools.compare import MAX_DURATION_MIN, NOT_JSON, Actual, bounded_number, ride_key
+from streaming.downstream.predictions import (
+    MAX_DURATION_MIN,
+    NOT_JSON,
+    Actual,
+    bounded_number,
+    ride_key,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 #: the schema's bounds (and MAX_DURATION_MIN, shared with the other actuals)

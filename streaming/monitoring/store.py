@@ -1,0 +1,350 @@
+"""The monitoring database: open it, bring its schema up to date, write idempotently.
+
+``MONITORING_DB_URL`` names it: ``sqlite:///path`` (the embedded local default) or
+``postgresql://...`` (the real one; psycopg 3 is the driver, and the only choice on
+Lambda, where ``/tmp`` belongs to one sandbox). Every write is keyed so that
+writing it twice changes nothing (``schema.py``), and every group of writes that
+belongs together runs in one transaction: a batch whose transaction fails (the
+database down, a lock timeout) raises, the mapping retries it, nothing is half
+written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from streaming.monitoring import schema
+from streaming.monitoring.schema import (
+    LATEST,
+    MIGRATIONS,
+    completed_rides,
+    dead_letter_windows,
+    join_outcomes,
+    model_references,
+    monitoring_windows,
+    pending_finished,
+    pending_predictions,
+    schema_version,
+)
+
+#: a statement waiting longer than this for a lock fails (the batch is retried)
+LOCK_TIMEOUT_S = 5
+#: connecting takes at most this long (a database that is down fails fast)
+CONNECT_TIMEOUT_S = 5
+#: keys per IN (...) list: well under SQLite's 32,766 bound variables
+KEYS_PER_QUERY = 500
+#: one advisory lock id for migrations on PostgreSQL (any constant; "mon1")
+_MIGRATION_LOCK = 0x6D6F6E31
+
+
+class StoreError(Exception):
+    """The database URL or schema cannot be used (a message naming the fix)."""
+
+
+def open_store(url: str) -> Engine:
+    """An engine for ``url`` with short lock and connect timeouts, schema migrated."""
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+def make_engine(url: str) -> Engine:
+    """``sqlite:///file`` or ``postgresql://`` (psycopg 3); anything else is refused."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(
+            f"MONITORING_DB_URL {url!r} is not a database URL: use sqlite:///monitoring.db "
+            "or postgresql://user:password@host:5432/db"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return create_engine(parsed, connect_args={"timeout": LOCK_TIMEOUT_S})
+    if backend == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        options = f"-c lock_timeout={LOCK_TIMEOUT_S * 1000} -c statement_timeout=60000"
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,  # a restarted server: the next batch reconnects
+            pool_size=2,
+            max_overflow=2,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "options": options},
+        )
+    raise StoreError(
+        f"MONITORING_DB_URL: {backend!r} databases are not supported; "
+        "use sqlite:///file.db or postgresql://..."
+    )
+
+
+def migrate(engine: Engine) -> int:
+    """Apply the migrations this database lacks, each with its ``schema_version`` row,
+    in one transaction; return the version. On PostgreSQL an advisory lock makes
+    concurrent cold starts take turns. A database newer than this code is refused."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
+        schema_version.create(conn, checkfirst=True)
+        current = conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
+        if current > LATEST:
+            raise StoreError(
+                f"the monitoring database is at schema version {current}, newer than this "
+                f"code's {LATEST}: deploy the newer code, or point MONITORING_DB_URL elsewhere"
+            )
+        for step in MIGRATIONS:
+            if step.version > current:
+                step.apply(conn)
+                conn.execute(
+                    schema_version.insert().values(
+                        version=step.version,
+                        description=step.description,
+                        applied_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                    )
+                )
+        return max(current, LATEST)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.begin() as conn:
+        yield conn
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    """The dialect's INSERT with ON CONFLICT (both dialects spell it the same)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+# -- windows -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowKey:
+    window_start: int
+    window_end: int
+    stream: str
+    shard_id: str
+
+
+def write_window(
+    conn: Connection,
+    key: WindowKey,
+    versions: dict[str, dict[str, Any]],
+    dead_letters: dict[str, int],
+) -> None:
+    """One shard's final window: a row per model version and per dead-letter reason,
+    replacing what an earlier delivery of the same final window wrote."""
+    now = time.time()
+    base = {
+        "window_start": key.window_start,
+        "window_end": key.window_end,
+        "stream": key.stream,
+        "shard_id": key.shard_id,
+    }
+    rows = [
+        base
+        | {
+            "model_version": version,
+            "role": group["role"],
+            "records": group["records"],
+            "minutes_sum": group["minutes_sum"],
+            "histogram": json.dumps(group["histogram"]),
+            "written_at": now,
+        }
+        for version, group in versions.items()
+    ]
+    if rows:
+        _replace(conn, monitoring_windows, rows, ("records", "minutes_sum", "histogram", "role"))
+    letters = [
+        base | {"reason": reason, "records": n, "written_at": now}
+        for reason, n in dead_letters.items()
+    ]
+    if letters:
+        _replace(conn, dead_letter_windows, letters, ("records",))
+
+
+def _replace(conn: Connection, table: Any, rows: list[dict], columns: Sequence[str]) -> None:
+    statement = _insert(conn, table)
+    keys = [c.name for c in table.primary_key.columns]
+    updates = {c: statement.excluded[c] for c in (*columns, "window_end", "written_at")}
+    conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+
+
+def write_reference(conn: Connection, model_version: str, counts: Sequence[int]) -> None:
+    """The training reference of a model version (first writer wins: it never changes)."""
+    statement = _insert(conn, model_references).values(
+        model_version=model_version, histogram=json.dumps(list(counts))
+    )
+    conn.execute(statement.on_conflict_do_nothing(index_elements=["model_version"]))
+
+
+# -- the predictions / actuals join -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingPrediction:
+    ride_key: str
+    role: str
+    model_version: str
+    minutes: float
+    window_start: int
+    received_at: float
+
+
+@dataclass(frozen=True)
+class Finished:
+    ride_key: str
+    actual_minutes: float
+    window_start: int
+    received_at: float
+
+
+def add_predictions(conn: Connection, predictions: Sequence[PendingPrediction]) -> None:
+    """Predictions wait for their rides to finish (a redelivered one is a no-op)."""
+    if not predictions:
+        return
+    rows = [vars_of(p) for p in predictions]
+    statement = _insert(conn, pending_predictions).on_conflict_do_nothing(
+        index_elements=["ride_key", "role", "model_version"]
+    )
+    conn.execute(statement, rows)
+    complete(conn, {p.ride_key for p in predictions})
+
+
+def add_finished(conn: Connection, rides: Sequence[Finished]) -> None:
+    """Finished rides complete the predictions waiting for them, or wait themselves
+    (the prediction may still be on its way: another stream, another mapping)."""
+    if not rides:
+        return
+    statement = _insert(conn, pending_finished).on_conflict_do_nothing(index_elements=["ride_key"])
+    conn.execute(statement, [vars_of(r) for r in rides])
+    complete(conn, {r.ride_key for r in rides})
+
+
+def complete(conn: Connection, keys: Iterable[str] | None = None) -> None:
+    """Move every prediction of ``keys`` (None: all) whose ride has finished to
+    ``completed_rides`` (first completion wins), and out of the pending table.
+
+    Two transactions can miss each other (a prediction and its finished ride
+    committed at the same moment by two shards' batches); ``expire`` first
+    completes everything pending, so such a pair is joined, not dropped."""
+    if keys is None:
+        _complete_where(conn, None)
+        return
+    for chunk in _chunks(sorted(keys)):
+        _complete_where(conn, chunk)
+
+
+def _complete_where(conn: Connection, chunk: list[str] | None) -> None:
+    p, f = pending_predictions.c, pending_finished.c
+    matched = select(
+        p.ride_key, p.role, p.model_version, p.minutes, f.actual_minutes, f.window_start
+    ).join(pending_finished, f.ride_key == p.ride_key)
+    finished_keys = select(f.ride_key)
+    if chunk is not None:
+        matched = matched.where(p.ride_key.in_(chunk))
+        finished_keys = finished_keys.where(f.ride_key.in_(chunk))
+    columns = [
+        "ride_key",
+        "role",
+        "model_version",
+        "predicted_minutes",
+        "actual_minutes",
+        "window_start",
+    ]
+    insert = _insert(conn, completed_rides).from_select(columns, matched)
+    conn.execute(
+        insert.on_conflict_do_nothing(index_elements=["ride_key", "role", "model_version"])
+    )
+    conn.execute(pending_predictions.delete().where(p.ride_key.in_(finished_keys)))
+
+
+def expire(conn: Connection, before: float, max_pending: int) -> dict[str, int]:
+    """Count and drop what waited too long: predictions received before ``before``
+    (``never_finished``) and finished rides no prediction joined (``never_predicted``),
+    per window of arrival; then the oldest beyond ``max_pending`` rows (``evicted``).
+    Rows are counted from what the DELETE returned, so a row another batch adds
+    meanwhile is neither dropped uncounted nor counted twice. Returns the counts."""
+    complete(conn)
+    p = pending_predictions.c
+    dropped = {"never_finished": _drop_predictions(conn, p.received_at < before, "never_finished")}
+    cutoff = _overflow_cutoff(conn, max_pending)
+    if cutoff is not None:
+        dropped["evicted"] = _drop_predictions(conn, p.received_at <= cutoff, "evicted")
+    dropped["never_predicted"] = _drop_finished(conn, before)
+    return {k: v for k, v in dropped.items() if v}
+
+
+def _overflow_cutoff(conn: Connection, max_pending: int) -> float | None:
+    p = pending_predictions.c
+    total = conn.execute(select(func.count()).select_from(pending_predictions)).scalar() or 0
+    if total <= max_pending:
+        return None
+    order = select(p.received_at).order_by(p.received_at).offset(total - max_pending - 1)
+    return conn.execute(order.limit(1)).scalar()
+
+
+def _drop_predictions(conn: Connection, predicate: Any, outcome: str) -> int:
+    p = pending_predictions.c
+    deleted = conn.execute(
+        pending_predictions.delete()
+        .where(predicate)
+        .returning(p.window_start, p.role, p.model_version)
+    ).all()
+    for (window_start, role, version), n in Counter(map(tuple, deleted)).items():
+        _add_outcome(conn, window_start, outcome, role, version, n)
+    return len(deleted)
+
+
+def _drop_finished(conn: Connection, before: float) -> int:
+    f, c = pending_finished.c, completed_rides.c
+    deleted = conn.execute(
+        pending_finished.delete()
+        .where(f.received_at < before)
+        .returning(f.ride_key, f.window_start)
+    ).all()
+    joined: set[str] = set()
+    for chunk in _chunks(sorted({key for key, _ in deleted})):
+        joined.update(conn.execute(select(c.ride_key).where(c.ride_key.in_(chunk))).scalars())
+    lonely = Counter(window for key, window in deleted if key not in joined)
+    for window_start, n in lonely.items():
+        _add_outcome(conn, window_start, "never_predicted", "-", "-", n)
+    return sum(lonely.values())
+
+
+def _add_outcome(
+    conn: Connection, window_start: int, outcome: str, role: str, version: str, n: int
+) -> None:
+    statement = _insert(conn, join_outcomes).values(
+        window_start=window_start, outcome=outcome, role=role, model_version=version, rides=n
+    )
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["window_start", "outcome", "role", "model_version"],
+            set_={"rides": join_outcomes.c.rides + statement.excluded.rides},
+        )
+    )
+
+
+def _chunks(keys: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(keys), KEYS_PER_QUERY):
+        yield keys[i : i + KEYS_PER_QUERY]
+
+
+def vars_of(item: Any) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in item.__dataclass_fields__}
+
+
+__all__ = ["StoreError", "open_store", "schema"]
