@@ -53,14 +53,14 @@ class StoreError(Exception):
     """The database URL or schema cannot be used (a message naming the fix)."""
 
 
-def open_store(url: str) -> Engine:
+def open_store(url: str, *, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
     """An engine for ``url`` with short lock and connect timeouts, schema migrated."""
-    engine = make_engine(url)
+    engine = make_engine(url, lock_timeout_s=lock_timeout_s)
     migrate(engine)
     return engine
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
     """``sqlite:///file`` or ``postgresql://`` (psycopg 3); anything else is refused."""
     try:
         parsed = make_url(url)
@@ -71,10 +71,10 @@ def make_engine(url: str) -> Engine:
         ) from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return create_engine(parsed, connect_args={"timeout": LOCK_TIMEOUT_S})
+        return create_engine(parsed, connect_args={"timeout": lock_timeout_s})
     if backend == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-        options = f"-c lock_timeout={LOCK_TIMEOUT_S * 1000} -c statement_timeout=60000"
+        options = f"-c lock_timeout={int(lock_timeout_s * 1000)} -c statement_timeout=60000"
         return create_engine(
             parsed,
             pool_pre_ping=True,  # a restarted server: the next batch reconnects

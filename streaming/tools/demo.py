@@ -221,9 +221,7 @@ def _compare(played: _Rides, received: _Received, data_dir: Path) -> dict[str, A
     champion = compare.parse_side(received.predictions.values())
     shadow = compare.parse_side(received.shadow)
     actuals = {
-        e["ride_id"]: Actual(
-            played.truth[e["ride_id"]], _pickup_hour(e), e["ride"]["PULocationID"]
-        )
+        e["ride_id"]: Actual(played.truth[e["ride_id"]], _pickup_hour(e), e["ride"]["PULocationID"])
         for e in played.events
     }
     zones_file = data_dir / "taxi_zone_lookup.csv"

@@ -32,6 +32,7 @@ import numpy as np
 
 from streaming.model.contract import MODEL_NAME
 from streaming.model.tree_tables import TreeTables
+from streaming.monitoring.reference import reference_section
 from streaming.training import tlc
 from streaming.training.artifact_writer import save_tree_tables
 from streaming.training.export import ZoneCodes, export_tree_tables
@@ -220,6 +221,10 @@ def train(
     metadata = build_metadata(
         stats, baseline, selection, export, holdout_rmse, float(np.mean(y_ho_pred - y_ho))
     )
+    # the reference the monitoring function measures drift against: what the exported
+    # model predicts on the rows it was fitted on
+    x_fit = np.concatenate([tlc.features_of(trips[m]) for m in REFIT_MONTHS])
+    metadata["monitoring"] = reference_section(export.tables.predict(x_fit).tolist())
     metadata["training_seconds"] = round(time.perf_counter() - started, 1)
     return write_model(out_dir, export.tables, metadata, trips[HOLDOUT_MONTH], y_ho_pred, say)
 

@@ -22,7 +22,7 @@ ALLOWED = {
     "commandline": set(),
     "consumer": {"model"},
     "esm": {"consumer"},
-    "training": {"consumer", "model", "commandline"},
+    "training": {"consumer", "model", "commandline", "monitoring"},
     "serving": {"consumer", "model", "commandline"},
     "downstream": {"consumer"},
     "monitoring": {"consumer", "model", "commandline", "downstream"},

@@ -68,3 +68,8 @@ def test_shipped_weights_are_what_make_train_produces(shipped_model):
     model = fit_candidate(x, y, Candidate(**meta["model"]["params"]), progress=False)
     tables = export_tree_tables(model.hgb, model.zones)
     assert sha256_bytes(npz_bytes(tables.arrays())) == meta["weights"]["sha256"]
+    # the monitoring reference is what those weights predict on those rows
+    from streaming.monitoring.drift import Histogram
+    from streaming.monitoring.reference import reference_of
+
+    assert reference_of(meta) == Histogram.of(tables.predict(x).tolist())

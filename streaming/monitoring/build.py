@@ -1,0 +1,41 @@
+"""The monitoring function's init: settings, database (migrated), model references.
+
+What runs once per container, like the prediction function's ``build_service``:
+a bad setting, a database that cannot be reached or a model that cannot be read
+fails the init with one message naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from streaming.model.contract import read_metadata
+from streaming.model.fetch import fetch_model
+from streaming.monitoring import store
+from streaming.monitoring.drift import Histogram
+from streaming.monitoring.reference import reference_of
+from streaming.monitoring.service import MonitoringService
+from streaming.monitoring.settings import MonitoringSettings
+
+
+def build_monitoring_service(env: Mapping[str, str] | None = None) -> MonitoringService:
+    settings = MonitoringSettings.from_env(env)
+    engine = store.open_store(settings.db_url)
+    references = load_references(settings.models)
+    with store.transaction(engine) as conn:
+        for version, histogram in references.items():
+            store.write_reference(conn, version, histogram.counts)
+    return MonitoringService(engine, settings, references=references)
+
+
+def load_references(models: tuple[tuple[str, str | None], ...]) -> dict[str, Histogram]:
+    """version label -> training reference, for the models that have one."""
+    out: dict[str, Histogram] = {}
+    for location, label in models:
+        directory = fetch_model(location) if location.startswith("s3://") else Path(location)
+        metadata = read_metadata(directory, location)
+        histogram = reference_of(metadata)
+        if histogram is not None:
+            out[label or str(metadata.get("version"))] = histogram
+    return out

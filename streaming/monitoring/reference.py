@@ -1,0 +1,46 @@
+"""The training reference of predicted minutes, kept in a model's ``metadata.json``.
+
+Drift is measured against what the model predicted on the rows it was fitted on:
+training writes that histogram (``drift.EDGES`` bins) under
+``metadata["monitoring"]["reference"]``, so the reference travels with the
+model version it belongs to, and the monitoring function needs no training data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from streaming.monitoring.drift import EDGES, Histogram
+
+DESCRIPTION = "predicted minutes on the rows the model was fitted on"
+
+
+def reference_section(minutes: Iterable[float]) -> dict[str, Any]:
+    """What training writes under ``metadata["monitoring"]``."""
+    histogram = Histogram.of(minutes)
+    return {
+        "reference": {
+            "what": DESCRIPTION,
+            "edges": list(EDGES),
+            "counts": list(histogram.counts),
+        }
+    }
+
+
+def reference_of(metadata: Mapping[str, Any]) -> Histogram | None:
+    """The model's reference histogram, or None when it has none (a model trained
+    before monitoring, or edges other than this code's: no drift is then reported,
+    rather than a wrong figure)."""
+    section = metadata.get("monitoring")
+    reference = section.get("reference") if isinstance(section, Mapping) else None
+    if not isinstance(reference, Mapping) or reference.get("edges") != list(EDGES):
+        return None
+    counts = reference.get("counts")
+    if not isinstance(counts, list):
+        return None
+    try:
+        histogram = Histogram.from_counts(counts)
+    except ValueError:
+        return None
+    return histogram if histogram.total else None

@@ -1,0 +1,77 @@
+"""The monitoring function's settings, from the environment, checked at init.
+
+| variable | meaning | default |
+|---|---|---|
+| ``MONITORING_DB_URL`` | ``sqlite:///file`` or ``postgresql://...`` | ``sqlite:///monitoring.db`` locally; required on Lambda |
+| ``SHADOW_STREAM_NAME`` | records from this stream are the shadow's | none |
+| ``MODEL_LOCATION`` / ``SHADOW_MODEL_LOCATION`` | models whose training reference is stored for drift (the champion under ``MODEL_VERSION``/``RUN_ID`` when set, as the consumer labels it) | none |
+| ``MONITORING_PENDING_TTL_S`` | how long a prediction waits for its ride to finish (and a finished ride for its prediction) | 14400 (4 h; rides are at most a day, most under an hour) |
+| ``MONITORING_PENDING_MAX`` | pending predictions kept at most (the oldest beyond are counted as evicted) | 1,000,000 |
+| ``MONITORING_MIN_DRIFT_RECORDS`` | a window needs this many predictions before drift is reported | 200 |
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+LOCAL_DB_URL = "sqlite:///monitoring.db"
+
+
+class MonitoringConfigError(ValueError):
+    """A setting that cannot work; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    db_url: str = LOCAL_DB_URL
+    shadow_stream: str | None = None
+    #: (location, version label) of the models whose reference is stored: the
+    #: champion labelled as the consumer labels it (``MODEL_VERSION``, else ``RUN_ID``,
+    #: else its metadata's version: ``None``), and the shadow
+    models: tuple[tuple[str, str | None], ...] = ()
+    pending_ttl_s: int = 4 * 3600
+    pending_max: int = 1_000_000
+    min_drift_records: int = 200
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MonitoringSettings:
+        env = os.environ if env is None else env
+        url = env.get("MONITORING_DB_URL", "").strip()
+        if not url:
+            if env.get("AWS_LAMBDA_FUNCTION_NAME"):
+                raise MonitoringConfigError(
+                    "MONITORING_DB_URL is not set: on Lambda give the PostgreSQL URL "
+                    "(the template reads it from a Secrets Manager secret)"
+                )
+            url = LOCAL_DB_URL
+        models: list[tuple[str, str | None]] = []
+        if env.get("MODEL_LOCATION", "").strip():
+            label = env.get("MODEL_VERSION") or env.get("RUN_ID") or None
+            models.append((env["MODEL_LOCATION"].strip(), label))
+        if env.get("SHADOW_MODEL_LOCATION", "").strip():
+            models.append((env["SHADOW_MODEL_LOCATION"].strip(), None))
+        return cls(
+            db_url=url,
+            shadow_stream=env.get("SHADOW_STREAM_NAME", "").strip() or None,
+            models=tuple(models),
+            pending_ttl_s=_int(env, "MONITORING_PENDING_TTL_S", cls.pending_ttl_s, 60, 7 * 86400),
+            pending_max=_int(env, "MONITORING_PENDING_MAX", cls.pending_max, 1, 100_000_000),
+            min_drift_records=_int(
+                env, "MONITORING_MIN_DRIFT_RECORDS", cls.min_drift_records, 1, 10**9
+            ),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise MonitoringConfigError(f"{name}={raw!r}: give a whole number from {low} to {high}")
+    return value
