@@ -125,6 +125,9 @@ class ShardState:
     #: why the last GetRecords failed (``None``: it did not)
     read_error: str | None = None
     windows: WindowTracker | None = None
+    #: with tumbling windows: the checkpoint reached inside the open window, persisted
+    #: only when its final invocation succeeds (see ``_advance``)
+    held_checkpoint: str | None = None
 
     @property
     def buffer(self) -> list[dict[str, Any]]:
@@ -527,6 +530,8 @@ class EventSourceMapping:
         self._tell(self._invoked(state, lane, flight, outcome, result))
         if isinstance(outcome, Success):
             self._done(state, batch.records)
+            if batch.final:
+                self._release_held(state)
             lane.work.popleft()
         elif isinstance(outcome, PartialFailure):
             self.stats.partial_failures += 1
@@ -639,9 +644,27 @@ class EventSourceMapping:
             self.stats.records_done += len(records)
 
     def _advance(self, state: ShardState) -> None:
+        """Persist the shard's checkpoint - except inside an open tumbling window.
+
+        Lambda keeps a window's state itself until the final invocation; this
+        runner keeps it in memory, so a runner killed mid-window loses it. Holding
+        the persisted checkpoint at the window's start until its final invocation
+        succeeds makes a restarted runner read the whole window again with a fresh
+        state: the window is neither lost nor counted twice (its records are
+        delivered twice, which at-least-once delivery allows)."""
         checkpoint = state.progress.checkpoint()
-        if checkpoint is not None:
-            self.checkpoints.advance(state.shard_id, checkpoint)
+        if checkpoint is None:
+            return
+        if state.windows is not None and state.windows.pending():
+            state.held_checkpoint = checkpoint
+            return
+        self.checkpoints.advance(state.shard_id, checkpoint)
+
+    def _release_held(self, state: ShardState) -> None:
+        """The window's final invocation succeeded: its checkpoint may be persisted."""
+        if state.held_checkpoint is not None:
+            self.checkpoints.advance(state.shard_id, state.held_checkpoint)
+            state.held_checkpoint = None
 
     def _discard(
         self,

@@ -281,6 +281,49 @@ def test_a_tumbling_window_carries_state_and_ends_with_a_final_invocation(kinesi
     assert mapping.stats.records_done == 3
 
 
+def test_a_runner_killed_mid_window_reads_the_whole_window_again(kinesis, one_shard, tmp_path):
+    """Lambda keeps a window's state until its final invocation; the local runner
+    keeps it in memory, so its persisted checkpoint stays at the window's start until
+    the final invocation succeeds: a restarted runner counts the window whole, once."""
+    import threading
+    import time
+
+    from streaming.esm.checkpoints import CheckpointStore
+    from streaming.esm.runner import EventSourceMapping, MappingConfig
+
+    time.sleep(_to_next_window(4) + 0.05)
+    put(kinesis, one_shard, [b"a0", b"a1", b"a2"], keys="same")
+    summary = kinesis.describe_stream_summary(StreamName=one_shard)["StreamDescriptionSummary"]
+    arn, created = summary["StreamARN"], summary["StreamCreationTimestamp"]
+    path = tmp_path / "checkpoints.json"
+    stop = threading.Event()
+
+    def killed_after_one_batch(event, call):
+        stop.set()  # the runner dies before the window's final invocation
+        return counting_window(event, None)
+
+    first = Recorder(killed_after_one_batch)
+    config = MappingConfig(tumbling_window_s=4, batch_size=2, poll_interval_s=0.05)
+    checkpoints = CheckpointStore.load(path, arn, created)
+    EventSourceMapping(kinesis, one_shard, first, config, checkpoints=checkpoints).run(stop)
+    assert [len(e["Records"]) for e in first.events] == [2]
+    assert not any(e["isFinalInvokeForWindow"] for e in first.events)
+    assert (
+        CheckpointStore.load(path, arn, created).get(first.events[0]["shardId"]).sequence_number
+        is None
+    )
+
+    second = Recorder(lambda event, call: counting_window(event, None))
+    run_to_idle(
+        kinesis, one_shard, second, tumbling_window_s=4, batch_size=2, idle_s=5.0,
+        checkpoints=CheckpointStore.load(path, arn, created),
+    )  # fmt: skip
+    [final] = [e for e in second.events if e["isFinalInvokeForWindow"]]
+    assert final["state"] == {"count": 3}  # the whole window, once
+    shard = final["shardId"]
+    assert CheckpointStore.load(path, arn, created).get(shard).sequence_number is not None
+
+
 def _to_next_window(window_s):
     import time
 
