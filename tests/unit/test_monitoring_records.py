@@ -1,0 +1,94 @@
+"""Hostile input to the monitoring function's pure parts: records and window state.
+No record or state may raise, and the state stays bounded whatever it is fed."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streaming.monitoring.records import Predicted, Skipped, read_records
+from streaming.monitoring.window_state import (
+    MAX_REASONS,
+    MAX_VERSIONS,
+    OTHER,
+    WindowState,
+    parse_state,
+)
+from tests.support.budget import examples
+from tests.support.strategies import batches, json_values, scalars
+
+
+def _record(value) -> dict:
+    data = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return {"kinesis": {"data": base64.b64encode(data).decode()}}
+
+
+prediction_like = st.fixed_dictionaries(
+    {
+        "version": scalars,
+        "prediction": st.fixed_dictionaries({"ride_id": scalars, "ride_duration": scalars}),
+        "source": json_values,
+    }
+)
+finished_like = st.fixed_dictionaries(
+    {"event": st.just("ride_finished"), "ride_id": scalars},
+    optional={"duration_minutes": scalars, "dropoff_datetime": scalars, "version": scalars},
+)
+dead_letter_like = st.fixed_dictionaries(
+    {"schema": st.just("ride-dead-letter/v1"), "reason": json_values}
+)
+
+
+@examples(300)
+@given(st.lists(prediction_like | finished_like | dead_letter_like | json_values, max_size=10))
+def test_any_event_is_read_or_skipped_with_a_reason(values):
+    items = [item for _, item in read_records([_record(v) for v in values])]
+    assert len(items) == len(values)
+    state = WindowState()
+    for item in items:
+        if isinstance(item, Skipped):
+            assert item.reason and len(item.reason) < 64
+        if isinstance(item, Predicted):
+            assert -100_000 <= item.minutes <= 100_000
+            state.add_prediction(item.version, "champion", item.minutes)
+    assert parse_state(json.loads(json.dumps(state.as_json()))).as_json() == state.as_json()
+
+
+@examples(200)
+@given(batches())
+def test_the_prediction_functions_hostile_batches_never_raise_here(records):
+    assert len(list(read_records(records))) >= 0
+
+
+@examples(300)
+@given(json_values)
+def test_any_state_parses_or_starts_afresh(value):
+    state = parse_state(value)
+    assert len(state.versions) <= MAX_VERSIONS
+    assert json.loads(json.dumps(state.as_json()))["v"] == 1
+
+
+def test_a_flood_of_versions_and_reasons_keeps_the_state_bounded():
+    state = WindowState()
+    for i in range(1000):
+        state.add_prediction(f"v{i}" * 100, "champion", 5.0)
+        state.add_dead_letter(f"reason-{i}")
+    assert len(state.versions) == MAX_VERSIONS and OTHER in state.versions
+    assert len(state.dead_letters) == MAX_REASONS
+    assert sum(v.records for v in state.versions.values()) == 1000
+    assert len(json.dumps(state.as_json())) < 64_000
+    assert parse_state(state.as_json()).as_json() == state.as_json()
+
+
+def test_records_of_no_kinesis_shape_are_skipped():
+    items = [i for _, i in read_records([None, 5, {"kinesis": {"data": "!!"}}, {}])]
+    assert items == [
+        Skipped("not_a_kinesis_record"),
+        Skipped("not_a_kinesis_record"),
+        Skipped("not_base64"),
+        Skipped("not_a_kinesis_record"),
+    ]
+    assert list(read_records("not a list")) == []
