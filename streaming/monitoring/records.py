@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +22,13 @@ from typing import Any
 from streaming.consumer import kpl
 from streaming.consumer.deadletter import SCHEMA as DEAD_LETTER_SCHEMA
 from streaming.downstream.finished import MAX_USER_RECORDS, decode, finished_event
-from streaming.downstream.predictions import NOT_JSON, read_prediction
+from streaming.downstream.predictions import NOT_JSON, bounded_number, read_prediction
 
 #: a Kinesis record's data is at most 1 MiB (10 MiB on streams with larger records):
 #: base64 of more than this is not one of ours
 MAX_DATA_CHARS = 14 << 20
+#: arrival times after this (year 5138) are not times
+MAX_EPOCH_S = 1e11
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,9 @@ def read_records(records: Any) -> Iterator[tuple[float, Item]]:
 
 
 def _arrival(value: Any) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return 0.0
+    """Seconds since the epoch, or 0.0 when it is not a plausible one (an int too
+    large for a float, NaN, a negative or far-future time)."""
+    return bounded_number(value, 0.0, MAX_EPOCH_S) or 0.0
 
 
 def _items(data: Any) -> Iterator[Item]:

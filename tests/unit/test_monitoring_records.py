@@ -92,3 +92,12 @@ def test_records_of_no_kinesis_shape_are_skipped():
         Skipped("not_a_kinesis_record"),
     ]
     assert list(read_records("not a list")) == []
+
+
+def test_an_arrival_time_too_large_for_a_float_is_no_time():
+    """Found by the property above: ``math.isfinite(10**400)`` raises OverflowError."""
+    record = _record({"event": "ride_finished", "ride_id": 1, "duration_minutes": 3})
+    for bad in (10**400, -(10**400), float("nan"), True, "1", -5):
+        record["kinesis"]["approximateArrivalTimestamp"] = bad
+        [(arrival, item)] = list(read_records([record]))
+        assert arrival == 0.0 and item.ride_key == "1"
