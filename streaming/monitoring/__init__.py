@@ -1,8 +1,20 @@
-"""Home of the monitoring function (issue 15): a second Lambda function that reads
-the predictions, shadow, dead-letter and ride-finished streams in tumbling
-windows and writes drift and quality figures to a database.
+"""The monitoring function (issue 15): a second Lambda function, entry
+``monitoring_function.lambda_handler``, that reads the predictions, shadow,
+dead-letter and ride-finished streams in tumbling windows and writes drift and
+quality figures to a database.
 
-It gets its own entry module beside ``lambda_function.py`` and its own zip:
-this package plus what it imports (``streaming.consumer`` for the event shapes,
-``streaming.model`` for the reference distribution), nothing from ``tools``.
+    service.py       one windowed invocation: records -> state; the final one writes
+    records.py       what a record is (prediction, dead letter, finished ride, skipped)
+    window_state.py  a shard's window state: bounded counts, plain JSON
+    drift.py         mergeable histograms, PSI and KS (pure)
+    reference.py     the training reference kept in the model's metadata
+    schema.py        the tables and their migrations
+    store.py         open, migrate, idempotent writes, the predictions/actuals join
+    read.py          windows merged across shards, RMSE/MAE per window
+    emf.py           CloudWatch embedded-metric lines for the alarms
+    settings.py      environment, checked at init
+    build.py         the init: settings, database, references
+
+It ships this package plus what it imports (``consumer`` for event shapes,
+``downstream`` for the readers, ``model`` for metadata), nothing from ``tools``.
 """
