@@ -135,9 +135,12 @@ def pipeline(
         run.outputs += [json.loads(r["Data"]) for _, r in outputs.poll()]
         run.letters += [json.loads(r["Data"]) for _, r in letters.poll()]
         rides = {o["prediction"]["ride_id"] for o in run.outputs}
+        # distinct dead letters: one written twice (re-delivered after a reported
+        # failure) must not stand in for one still on its way
+        letters = {d["source"]["eventID"] for d in run.letters}
         if (
             len(rides) == len(trips)
-            and len(run.letters) >= len(BAD)
+            and len(letters) >= len(BAD)
             and (side is None or not side.is_alive())
         ):
             break
