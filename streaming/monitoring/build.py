@@ -21,7 +21,12 @@ from streaming.monitoring.settings import MonitoringSettings
 
 def build_monitoring_service(env: Mapping[str, str] | None = None) -> MonitoringService:
     settings = MonitoringSettings.from_env(env)
-    engine = store.open_store(settings.db_url)
+    url = settings.db_url
+    if settings.db_secret_arn is not None:
+        from streaming.monitoring.secret import url_from_secret
+
+        url = url_from_secret(settings.db_secret_arn)
+    engine = store.open_store(url)
     references = load_references(settings.models)
     with store.transaction(engine) as conn:
         for version, histogram in references.items():

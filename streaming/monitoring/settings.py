@@ -2,7 +2,8 @@
 
 | variable | meaning | default |
 |---|---|---|
-| ``MONITORING_DB_URL`` | ``sqlite:///file`` or ``postgresql://...`` | ``sqlite:///monitoring.db`` locally; required on Lambda |
+| ``MONITORING_DB_URL`` | ``sqlite:///file`` or ``postgresql://...`` | ``sqlite:///monitoring.db`` locally; on Lambda this or the secret |
+| ``MONITORING_DB_SECRET_ARN`` | a Secrets Manager secret holding the URL, or RDS's JSON (``engine``, ``host``, ``port``, ``username``, ``password``, ``dbname``), read at init | none |
 | ``SHADOW_STREAM_NAME`` | records from this stream are the shadow's | none |
 | ``MODEL_LOCATION`` / ``SHADOW_MODEL_LOCATION`` | models whose training reference is stored for drift (the champion under ``MODEL_VERSION``/``RUN_ID`` when set, as the consumer labels it) | none |
 | ``MONITORING_PENDING_TTL_S`` | how long a prediction waits for its ride to finish (and a finished ride for its prediction) | 14400 (4 h; rides are at most a day, most under an hour) |
@@ -26,6 +27,8 @@ class MonitoringConfigError(ValueError):
 @dataclass(frozen=True)
 class MonitoringSettings:
     db_url: str = LOCAL_DB_URL
+    #: the URL is in this Secrets Manager secret (template.yaml): read at init
+    db_secret_arn: str | None = None
     shadow_stream: str | None = None
     #: (location, version label) of the models whose reference is stored: the
     #: champion labelled as the consumer labels it (``MODEL_VERSION``, else ``RUN_ID``,
@@ -39,11 +42,12 @@ class MonitoringSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> MonitoringSettings:
         env = os.environ if env is None else env
         url = env.get("MONITORING_DB_URL", "").strip()
-        if not url:
+        secret = env.get("MONITORING_DB_SECRET_ARN", "").strip() or None
+        if not url and not secret:
             if env.get("AWS_LAMBDA_FUNCTION_NAME"):
                 raise MonitoringConfigError(
-                    "MONITORING_DB_URL is not set: on Lambda give the PostgreSQL URL "
-                    "(the template reads it from a Secrets Manager secret)"
+                    "neither MONITORING_DB_URL nor MONITORING_DB_SECRET_ARN is set: on Lambda "
+                    "give the PostgreSQL database (template.yaml: MonitoringDbSecretArn)"
                 )
             url = LOCAL_DB_URL
         models: list[tuple[str, str | None]] = []
@@ -54,6 +58,7 @@ class MonitoringSettings:
             models.append((env["SHADOW_MODEL_LOCATION"].strip(), None))
         return cls(
             db_url=url,
+            db_secret_arn=None if url else secret,
             shadow_stream=env.get("SHADOW_STREAM_NAME", "").strip() or None,
             models=tuple(models),
             pending_ttl_s=_int(env, "MONITORING_PENDING_TTL_S", cls.pending_ttl_s, 60, 7 * 86400),

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from streaming.consumer.kinesis_client import make_kinesis_client
+from streaming.consumer.kinesis_client import TOOLS, make_kinesis_client
 from streaming.tools.stream_io import create_stream
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,11 @@ def moto_endpoint():
 
 @pytest.fixture
 def kinesis(moto_endpoint):
-    return make_kinesis_client(moto_endpoint)
+    """The client tests set up streams with and the local mapping reads with: the
+    patient TOOLS profile, as `streaming run` reads (the hot path's 5 s read timeout
+    and single attempt are the handler's, which makes its own client). A loaded
+    LocalStack took more than 5 s to answer DescribeStreamSummary in CI."""
+    return make_kinesis_client(moto_endpoint, profile=TOOLS)
 
 
 @pytest.fixture

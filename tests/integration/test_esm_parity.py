@@ -396,7 +396,8 @@ def test_the_batching_window_closes_at_6_mb(kinesis, one_shard, moto_endpoint):
     from streaming.consumer.kinesis_client import TOOLS, make_kinesis_client
 
     big = [bytes([65 + i]) * 900_000 for i in range(6)]
-    put(kinesis, one_shard, big, keys="same")
+    for payload in big:  # one per call: a shard takes 1 MB/s (LocalStack enforces it)
+        put(kinesis, one_shard, [payload], keys="same")
     clock = FakeClock()  # the window's 300 s never pass unless the test says so
     handler = Recorder()
     mapping = EventSourceMapping(

@@ -101,3 +101,24 @@ def test_an_arrival_time_too_large_for_a_float_is_no_time():
         record["kinesis"]["approximateArrivalTimestamp"] = bad
         [(arrival, item)] = list(read_records([record]))
         assert arrival == 0.0 and item.ride_key == "1"
+
+
+def test_the_database_secret_is_a_url_or_rds_json_and_errors_never_show_it():
+    import pytest
+
+    from streaming.monitoring.secret import url_from_secret_string
+    from streaming.monitoring.settings import MonitoringConfigError
+
+    arn = "arn:aws:secretsmanager:us-east-1:1:secret:db"
+    assert url_from_secret_string(arn, "postgres://u:p@h/db") == "postgresql://u:p@h/db"
+    rds = {"engine": "postgres", "host": "db.x", "port": 5433, "username": "mon",
+           "password": "s3cr:t@", "dbname": "monitoring"}  # fmt: skip
+    assert (
+        url_from_secret_string(arn, json.dumps(rds))
+        == "postgresql://mon:s3cr%3At%40@db.x:5433/monitoring"
+    )
+    assert url_from_secret_string(arn, json.dumps({"url": "sqlite:///m.db"})) == "sqlite:///m.db"
+    for bad in ("hunter2-password", json.dumps({"password": "hunter2-password"}), None, ""):
+        with pytest.raises(MonitoringConfigError) as caught:
+            url_from_secret_string(arn, bad)
+        assert "hunter2" not in str(caught.value) and arn in str(caught.value)
