@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: function-sources venv run test fuzz test-unit test-integration test-localstack train bench bench-modes load profile package build-RideDurationFunction deploy lint format clean
+.PHONY: function-sources venv run test fuzz test-unit test-integration test-localstack train bench bench-modes load profile package build-RideDurationFunction build-MonitoringFunction deploy lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -94,6 +94,19 @@ build-RideDurationFunction:
 	  --platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
 	  --only-binary=:all: --no-compile -r requirements-lambda.txt
 	$(MAKE) --no-print-directory function-sources ARTIFACTS_DIR="$(ARTIFACTS_DIR)"
+
+## sam build calls this for the monitoring function (template.yaml, with MonitoringDbSecretArn):
+## the same runtime wheels plus SQLAlchemy and psycopg, and the packages it imports.
+build-MonitoringFunction:
+	$(PY) -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)" \
+	  --platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
+	  --only-binary=:all: --no-compile -r requirements-lambda.txt -r requirements-monitoring-lambda.txt
+	mkdir -p "$(ARTIFACTS_DIR)/streaming" "$(ARTIFACTS_DIR)/models"
+	cp monitoring_function.py "$(ARTIFACTS_DIR)/"
+	cp streaming/__init__.py "$(ARTIFACTS_DIR)/streaming/"
+	cp -r streaming/consumer streaming/model streaming/downstream streaming/monitoring "$(ARTIFACTS_DIR)/streaming/"
+	cp models/metadata.json models/model.npz "$(ARTIFACTS_DIR)/models/"
+	find "$(ARTIFACTS_DIR)/streaming" -name __pycache__ -type d -prune -exec rm -rf {} +
 
 ## The project's own files in the function: its entry module, the packages it imports
 ## (consumer, model) and the model. Nothing else: no tools, training, serving or esm.

@@ -5,7 +5,7 @@
 | ``MONITORING_DB_URL`` | ``sqlite:///file`` or ``postgresql://...`` | ``sqlite:///monitoring.db`` locally; on Lambda this or the secret |
 | ``MONITORING_DB_SECRET_ARN`` | a Secrets Manager secret holding the URL, or RDS's JSON (``engine``, ``host``, ``port``, ``username``, ``password``, ``dbname``), read at init | none |
 | ``SHADOW_STREAM_NAME`` | records from this stream are the shadow's | none |
-| ``MODEL_LOCATION`` / ``SHADOW_MODEL_LOCATION`` | models whose training reference is stored for drift (the champion under ``MODEL_VERSION``/``RUN_ID`` when set, as the consumer labels it) | none |
+| ``MODEL_LOCATION`` / ``SHADOW_MODEL_LOCATION`` | models whose training reference is stored for drift (the champion under ``MODEL_VERSION``/``RUN_ID`` when set, as the consumer labels it) | the shipped ``models/``, as the prediction function; no shadow |
 | ``MONITORING_PENDING_TTL_S`` | how long a prediction waits for its ride to finish (and a finished ride for its prediction) | 14400 (4 h; rides are at most a day, most under an hour) |
 | ``MONITORING_PENDING_MAX`` | pending predictions kept at most (the oldest beyond are counted as evicted) | 1,000,000 |
 | ``MONITORING_MIN_DRIFT_RECORDS`` | a window needs this many predictions before drift is reported | 200 |
@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from streaming.consumer.config import SHIPPED_MODEL_DIR
 
 LOCAL_DB_URL = "sqlite:///monitoring.db"
 
@@ -51,9 +53,12 @@ class MonitoringSettings:
                 )
             url = LOCAL_DB_URL
         models: list[tuple[str, str | None]] = []
-        if env.get("MODEL_LOCATION", "").strip():
+        champion = env.get("MODEL_LOCATION", "").strip() or (
+            str(SHIPPED_MODEL_DIR) if SHIPPED_MODEL_DIR.is_dir() else ""
+        )
+        if champion:  # the prediction function's default: the model shipped with it
             label = env.get("MODEL_VERSION") or env.get("RUN_ID") or None
-            models.append((env["MODEL_LOCATION"].strip(), label))
+            models.append((champion, label))
         if env.get("SHADOW_MODEL_LOCATION", "").strip():
             models.append((env["SHADOW_MODEL_LOCATION"].strip(), None))
         return cls(

@@ -75,6 +75,13 @@ pytestmark = [
 ]
 
 
+def code_in(template: dict, bucket: str) -> None:
+    """Every function's code from the test bucket (SAM needs an S3 URI to translate)."""
+    for r in template["Resources"].values():
+        if r["Type"] == "AWS::Serverless::Function":
+            r["Properties"]["CodeUri"] = f"s3://{bucket}/function.zip"
+
+
 class NoManagedPolicies:
     def load(self):
         return {}
@@ -87,11 +94,9 @@ def test_template_creates_streams_queue_function_and_mapping(moto_endpoint, s3):
     function = template["Resources"]["RideDurationFunction"]["Properties"]
     del function["DeploymentPreference"]  # moto: no CodeDeploy
     s3_client, bucket = s3
-    function["CodeUri"] = f"s3://{bucket}/function.zip"
+    code_in(template, bucket)
     cfn = transform(template, {}, NoManagedPolicies())
-    mapping = next(
-        r for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
-    )["Properties"]
+    mapping = cfn["Resources"]["RideDurationFunctionRideEvents"]["Properties"]
     mapping["FunctionName"] = {"Ref": "RideDurationFunction"}  # moto: no Alias in CFN
 
     session = boto3.session.Session(region_name="us-east-1")
@@ -173,11 +178,9 @@ def enhanced_fan_out_template(bucket: str) -> tuple[dict, dict]:
     template, _ = decode_str((REPO / "template.yaml").read_text())
     function = template["Resources"]["RideDurationFunction"]["Properties"]
     del function["DeploymentPreference"]  # moto: no CodeDeploy
-    function["CodeUri"] = f"s3://{bucket}/function.zip"
+    code_in(template, bucket)
     cfn = transform(template, {}, NoManagedPolicies())
-    mapping = next(
-        r for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
-    )["Properties"]
+    mapping = cfn["Resources"]["RideDurationFunctionRideEvents"]["Properties"]
     mapping["FunctionName"] = {"Ref": "RideDurationFunction"}  # moto: no Alias in CFN
     # what CloudFormation is asked to do, before any bridge
     assert mapping["EventSourceArn"] == {"Fn::If": ["UseEnhancedFanOut", CONSUMER_ARN, STREAM_ARN]}
@@ -282,11 +285,9 @@ def test_template_with_a_shadow_model_creates_its_stream_env_and_grants(moto_end
     function = template["Resources"]["RideDurationFunction"]["Properties"]
     del function["DeploymentPreference"]  # moto: no CodeDeploy
     s3_client, bucket = s3
-    function["CodeUri"] = f"s3://{bucket}/function.zip"
+    code_in(template, bucket)
     cfn = transform(template, {}, NoManagedPolicies())
-    mapping = next(
-        r for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
-    )["Properties"]
+    mapping = cfn["Resources"]["RideDurationFunctionRideEvents"]["Properties"]
     mapping["FunctionName"] = {"Ref": "RideDurationFunction"}  # moto: no Alias in CFN
 
     session = boto3.session.Session(region_name="us-east-1")

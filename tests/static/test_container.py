@@ -137,3 +137,7 @@ def test_lambda_requirements_are_runtime_only_and_match_the_constraints():
     assert not {"scikit-learn", "scipy", "pandas", "pyarrow", "onnxruntime"} & set(lam)
     for name, version in lam.items():
         assert constraints.get(name) == version, f"{name}: {version} vs {constraints.get(name)}"
+    monitoring = pins("requirements-monitoring-lambda.txt")
+    assert {"sqlalchemy", "psycopg", "psycopg-binary"} == set(monitoring)
+    for name, version in monitoring.items():
+        assert constraints.get(name) == version, f"{name}: {version} vs {constraints.get(name)}"

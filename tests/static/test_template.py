@@ -170,6 +170,11 @@ ALL_ON = {
     "UseEnhancedFanOut": True,
     "HasShadow": True,
     "ReadsModelFromS3": True,
+    "HasMonitoring": True,
+    "MonitorsShadow": True,
+    "HasFinishedStream": True,
+    "MonitorsFinished": True,
+    "MonitoringInVpc": True,
 }
 FAN_OUT_OFF = {**ALL_ON, "UseEnhancedFanOut": False}
 #: parameters that turn every condition on (ALL_ON is what they give)
@@ -178,6 +183,9 @@ ALL_ON_PARAMS = {
     "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms",
     "EnhancedFanOut": "true",
     "ShadowModelS3Uri": "s3://models-bucket/challenger/v2/",
+    "MonitoringDbSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:monitoring-db",
+    "FinishedStreamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/ride_finished",
+    "MonitoringSubnetIds": "subnet-0a1b2c3d,subnet-4e5f6a7b",
 }
 SHADOW_ENV = {"SHADOW_MODEL_LOCATION", "SHADOW_STREAM_NAME", "SHADOW_SAMPLE_PERCENT"}
 SHADOW_STREAM_ARN = {"Fn::GetAtt": ["ShadowStream", "Arn"]}
@@ -210,6 +218,10 @@ def condition_values(template, **given: str) -> dict[str, bool]:
                 return any(evaluate(a) for a in arg)
             if fn == "Fn::And":
                 return all(evaluate(a) for a in arg)
+            if fn == "Fn::Join":  # of a CommaDelimitedList parameter: its items
+                items = evaluate(arg[1])
+                items = [i for i in items.split(",") if i] if isinstance(items, str) else items
+                return arg[0].join(items)
             raise AssertionError(f"condition function not evaluated here: {fn}")
         return node
 
@@ -244,8 +256,14 @@ def granted(
 ) -> dict[str, set[str]]:
     """IAM action -> resources (logical ids or ARNs), from the function's role; with
     ``params``, each resource's ARN as these parameters make it (``value``)."""
+    return role_grants(template, "FunctionRole", conditions, params)
+
+
+def role_grants(
+    template, role_name: str, conditions: dict[str, bool], params: dict[str, str] | None = None
+) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    role = deployed(template, conditions)["FunctionRole"]["Properties"]
+    role = deployed(template, conditions)[role_name]["Properties"]
     for policy in role["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:
             assert statement["Effect"] == "Allow"
