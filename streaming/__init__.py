@@ -7,6 +7,7 @@ Where things are (dependencies point one way, down this list)::
     training/    TLC files -> fitted model -> artifact, metadata, model card
     esm/         the local Kinesis event source mapping (`streaming run`)
     monitoring/  the monitoring function: windows, drift, quality, its database
+    dashboard/   `streaming dashboard`: the monitoring database as a live page
     downstream/  readers of our output streams (predictions, ride-finished events)
     batch/       (home of) the scheduled batch job
     consumer/    the prediction function's hot path: what `lambda_function` imports

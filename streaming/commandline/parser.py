@@ -120,6 +120,11 @@ def port_number(text: str) -> int:
     return value
 
 
+def port_or_any(text: str) -> int:
+    """A TCP port to listen on, 1-65535, or 0: any free one (the server says which)."""
+    return 0 if text.strip() == "0" else port_number(text)
+
+
 def seconds_up_to(limit: float) -> Any:
     """An argument type: a number of seconds more than 0 and at most ``limit``."""
 

@@ -16,7 +16,7 @@ from streaming.monitoring import store
 from streaming.monitoring.drift import Histogram
 from streaming.monitoring.reference import reference_of
 from streaming.monitoring.service import MonitoringService
-from streaming.monitoring.settings import MonitoringSettings
+from streaming.monitoring.settings import MonitoringConfigError, MonitoringSettings
 
 
 def build_monitoring_service(env: Mapping[str, str] | None = None) -> MonitoringService:
@@ -26,7 +26,10 @@ def build_monitoring_service(env: Mapping[str, str] | None = None) -> Monitoring
         from streaming.monitoring.secret import url_from_secret
 
         url = url_from_secret(settings.db_secret_arn)
-    engine = store.open_store(url)
+    try:
+        engine = store.open_store(url)
+    except store.StoreError as exc:
+        raise MonitoringConfigError(f"MONITORING_DB_URL: {exc}") from exc
     references = load_references(settings.models)
     with store.transaction(engine) as conn:
         for version, histogram in references.items():

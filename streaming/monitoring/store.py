@@ -66,7 +66,7 @@ def make_engine(url: str, *, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(
-            f"MONITORING_DB_URL {url!r} is not a database URL: use sqlite:///monitoring.db "
+            f"{url!r} is not a database URL: use sqlite:///monitoring.db "
             "or postgresql://user:password@host:5432/db"
         ) from exc
     backend = parsed.get_backend_name()
@@ -83,7 +83,7 @@ def make_engine(url: str, *, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
             connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "options": options},
         )
     raise StoreError(
-        f"MONITORING_DB_URL: {backend!r} databases are not supported; "
+        f"{backend!r} databases are not supported; "
         "use sqlite:///file.db or postgresql://..."
     )
 

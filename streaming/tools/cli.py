@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "streaming.tools.evaluate",
         "RMSE of predictions against real durations, by hour/zone",
     ),
+    "dashboard": (
+        "streaming.tools.dashboard",
+        "the monitoring database as a live page: drift, RMSE, volume, dead letters",
+    ),
     "score": (
         "streaming.serving.score",
         "batch scoring: a TLC parquet or JSON-lines file -> parquet",

@@ -25,6 +25,7 @@ ALLOWED = {
     "training": {"consumer", "model", "commandline", "monitoring"},
     "serving": {"consumer", "model", "commandline"},
     "downstream": {"consumer"},
+    "dashboard": {"monitoring"},
     "monitoring": {"consumer", "model", "commandline", "downstream"},
     "batch": {"consumer", "model", "commandline"},
     "tools": {
@@ -37,6 +38,7 @@ ALLOWED = {
         "batch",
         "commandline",
         "downstream",
+        "dashboard",
     },
 }
 
