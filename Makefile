@@ -16,9 +16,10 @@ venv: $(STAMP)
 
 ## make run: the whole pipeline on an embedded Kinesis emulator, with a summary
 ## (make run SHADOW=DIR: also a challenger model as shadow, trained into DIR the first
-## time, and the comparison at the end)
+## time, and the comparison at the end; make run MONITOR=1: also the monitoring function
+## and its dashboard, served until Ctrl-C)
 run: venv
-	$(PY) -m streaming demo $(if $(SHADOW),--shadow $(SHADOW))
+	$(PY) -m streaming demo $(if $(SHADOW),--shadow $(SHADOW)) $(if $(MONITOR),--monitor)
 
 ## make test: unit + integration tests on moto, then the integration suite on LocalStack
 test: venv

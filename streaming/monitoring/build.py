@@ -7,7 +7,7 @@ fails the init with one message naming it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from streaming.model.contract import read_metadata
@@ -19,7 +19,10 @@ from streaming.monitoring.service import MonitoringService
 from streaming.monitoring.settings import MonitoringConfigError, MonitoringSettings
 
 
-def build_monitoring_service(env: Mapping[str, str] | None = None) -> MonitoringService:
+def build_monitoring_service(
+    env: Mapping[str, str] | None = None, *, emit: Callable[[str], None] = print
+) -> MonitoringService:
+    """``emit``: where the EMF lines go (stdout on Lambda, where CloudWatch reads them)."""
     settings = MonitoringSettings.from_env(env)
     url = settings.db_url
     if settings.db_secret_arn is not None:
@@ -34,7 +37,7 @@ def build_monitoring_service(env: Mapping[str, str] | None = None) -> Monitoring
     with store.transaction(engine) as conn:
         for version, histogram in references.items():
             store.write_reference(conn, version, histogram.counts)
-    return MonitoringService(engine, settings, references=references)
+    return MonitoringService(engine, settings, references=references, emit=emit)
 
 
 def load_references(models: tuple[tuple[str, str | None], ...]) -> dict[str, Histogram]:

@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -35,13 +36,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streaming.commandline.errors import CommandError, usage_error
-from streaming.commandline.parser import CommandParser, positive_float, positive_int
+from streaming.commandline.parser import (
+    CommandParser,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    seconds_up_to,
+)
+from streaming.tools import demo_monitor
 from streaming.tools.common import (
     DATA_DIR_HELP,
     import_project_module,
     load_tlc_trips,
     tlc_month_file,
 )
+from streaming.tools.demo_monitor import MonitorOptions
 
 if TYPE_CHECKING:
     from streaming.esm.runner import EventSourceMapping
@@ -146,6 +155,7 @@ def run_demo(
     quiet: bool = False,
     endpoint_url: str | None = None,
     shadow: Path | None = None,
+    monitor: MonitorOptions | None = None,
 ) -> dict[str, Any]:
     """Play ``rides`` real rides (and the malformed events) through the pipeline; the summary.
 
@@ -162,6 +172,8 @@ def run_demo(
     workdir = Path(tempfile.mkdtemp(prefix="ride-demo-"))
     stop = threading.Event()
     threads: list[threading.Thread] = []
+    watching: demo_monitor.Monitoring | None = None
+    monitored: dict[str, Any] | None = None
     try:
         region = _point_handler_at(endpoint, shadow)
         client = _tools_client(endpoint, region)
@@ -179,20 +191,58 @@ def run_demo(
         failures_file = workdir / "on-failure.jsonl"
         mapping, runner = _start_mapping(client, input_stream, region, failures_file, stop)
         threads.append(runner)
+        watching = _start_monitoring(client, endpoint, monitor, stop) if monitor else None
         sending = _start_sending(client, input_stream, played.payloads, rate, stop)
         threads.append(sending.thread)
+        if watching is not None:
+            demo_monitor.send_finished(
+                watching, client, played.events, played.truth, rate, sending.started, stop
+            )
         received = _follow_outputs(client, endpoint, played.payloads, rate, sending, mapping, quiet)
         elapsed = time.time() - sending.started
         say()
+        monitored = _monitoring_figures(watching, played, rate, say) if watching else None
     finally:
         stop.set()
-        for t in threads:
+        for t in [*threads, *(watching.threads if watching else [])]:
             t.join(timeout=30)
+        if watching is not None and endpoint.server is None and client is not None:
+            with contextlib.suppress(Exception):  # best effort, as _close_endpoint
+                client.delete_stream(StreamName=watching.finished_stream)
         _close_endpoint(endpoint, client)
     summary = _summary(played, sending, received, mapping, failures_file, rate, elapsed)
+    if monitored is not None:
+        summary["monitoring"] = monitored
     if shadow is not None:
         summary["compare"] = _compare(played, received, data_dir)
     return summary
+
+
+def _start_monitoring(
+    client: Any, endpoint: _Endpoint, options: MonitorOptions, stop: threading.Event
+) -> demo_monitor.Monitoring:
+    """``--monitor``: the ride-finished stream and the monitoring function's mappings on
+    the predictions, dead-letter (and shadow) streams and on it."""
+    _, predictions_stream, dead_letter_stream = endpoint.names
+    streams = [
+        predictions_stream,
+        dead_letter_stream,
+        *([endpoint.shadow] if endpoint.shadow else []),
+    ]
+    finished_stream = endpoint.names[0].replace(INPUT_STREAM, demo_monitor.FINISHED_STREAM, 1)
+    return demo_monitor.start(client, streams, finished_stream, endpoint.shadow, options, stop)
+
+
+def _monitoring_figures(
+    watching: demo_monitor.Monitoring, played: _Rides, rate: float, say: Any
+) -> dict[str, Any]:
+    """Wait for the last ride to finish and every window to close; what the database
+    holds then. The wait: the last ride's start, the longest ride (scaled), two windows."""
+    options = watching.options
+    wait = len(played.events) / rate + 60 * options.time_scale + 2 * options.window_s + 60
+    say(f"waiting for rides to finish and {options.window_s} s windows to close...")
+    closed = demo_monitor.wait_until_closed(watching, wait)
+    return {**demo_monitor.figures(watching), "all_windows_closed": closed}
 
 
 def _challenger(directory: Path, data_dir: Path, quiet: bool) -> None:
@@ -558,6 +608,33 @@ def build_parser() -> CommandParser:
         "demo's rides (default: no shadow)",
     )
     p.add_argument(
+        "--monitor",
+        action="store_true",
+        help="also run the monitoring function (tumbling windows into a SQLite file) on the "
+        "output streams and a ride-finished stream fed with the rides' real drop-offs, then "
+        "serve the dashboard on it (default: off)",
+    )
+    p.add_argument(
+        "--monitor-window",
+        type=seconds_up_to(900),
+        default=5.0,
+        metavar="SECONDS",
+        help="--monitor: the windows' length, whole seconds 1-900 (default: 5)",
+    )
+    p.add_argument(
+        "--monitor-db",
+        type=Path,
+        metavar="FILE",
+        help="--monitor: the SQLite file (default: a new one in a temp directory)",
+    )
+    p.add_argument(
+        "--monitor-hold",
+        type=non_negative_float,
+        metavar="SECONDS",
+        help="--monitor: serve the dashboard this long after the summary, 0 = not at all "
+        "(default: until Ctrl-C)",
+    )
+    p.add_argument(
         "--endpoint-url",
         default=os.environ.get("KINESIS_ENDPOINT_URL") or None,
         help="use this Kinesis endpoint (e.g. LocalStack's) instead of an embedded moto "
@@ -570,6 +647,7 @@ def build_parser() -> CommandParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     data_dir = tlc_month_file(args.data_dir, DEMO_MONTH).parent  # there, or a one-line error
+    monitor = _monitor_options(args)
     summary = run_demo(
         data_dir,
         args.rides,
@@ -579,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet=args.json,
         endpoint_url=args.endpoint_url,
         shadow=args.shadow,
+        monitor=monitor,
     )
     if args.json:
         print(json.dumps(summary))
@@ -596,6 +675,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print("\n== shadow vs champion (streaming evaluate --compare) ==")
             print(format_report(summary["compare"]))
+        if "monitoring" in summary:
+            demo_monitor.print_figures(summary["monitoring"])
     complete = (
         summary["rides_without_prediction"] == 0
         and summary["dead_letters"] == summary["malformed_sent"]
@@ -605,4 +686,33 @@ def main(argv: list[str] | None = None) -> int:
             "INCOMPLETE: some rides have neither a prediction nor a dead letter (see the "
             "summary; run with -v for the pipeline's warnings)"
         )
+    if monitor is not None:
+        _check_monitoring(summary["monitoring"], args.rides)
+        # with --json, stdout holds the JSON alone
+        demo_monitor.serve_dashboard(
+            monitor.db_url, args.monitor_hold, out=sys.stderr if args.json else None
+        )
     return 0
+
+
+def _monitor_options(args: Any) -> MonitorOptions | None:
+    given = [n for n in ("monitor_db", "monitor_hold") if getattr(args, n) is not None]
+    if not args.monitor:
+        if given or args.monitor_window != 5.0:
+            raise usage_error("--monitor-window, --monitor-db and --monitor-hold need --monitor")
+        return None
+    if args.monitor_window != int(args.monitor_window) or args.monitor_window < 1:
+        raise usage_error(f"--monitor-window {args.monitor_window:g}: whole seconds, 1-900")
+    if args.monitor_db is not None and args.monitor_db.exists():
+        raise usage_error(f"--monitor-db {args.monitor_db} exists: give a new file")
+    path = args.monitor_db or Path(tempfile.mkdtemp(prefix="ride-demo-monitor-")) / "monitoring.db"
+    return MonitorOptions(path.resolve(), int(args.monitor_window))
+
+
+def _check_monitoring(figures: dict[str, Any], rides: int) -> None:
+    """The monitoring function must have counted every ride the demo predicted."""
+    if not figures["all_windows_closed"] or figures["finished_joined"] != rides:
+        raise CommandError(
+            f"INCOMPLETE monitoring: {figures['finished_joined']} of {rides} finished rides "
+            f"joined, windows closed: {figures['all_windows_closed']} (see the summary)"
+        )

@@ -41,3 +41,53 @@ def test_demo_with_a_shadow_trains_a_challenger_and_compares_it(tmp_path):
     assert report["shadow"]["versions"] != report["champion"]["versions"]
     assert report["verdict"] == "keep"
     assert report["overall"]["shadow"]["rmse"] > report["overall"]["champion"]["rmse"]
+
+
+def test_demo_with_monitoring_counts_every_ride_and_serves_the_dashboard(tmp_path):
+    """``--monitor``: the monitoring function on the output streams and a ride-finished
+    stream fed with the rides' real drop-offs. Every ride finishes, is joined, and the
+    RMSE over the database's windows is the demo's own (same rides, same actuals);
+    then the dashboard serves that database."""
+    import threading
+    import time
+    import urllib.request
+
+    db = tmp_path / "monitoring.db"
+    args = ["--rides", "300", "--monitor", "--monitor-window", "2", "--monitor-db", str(db)]
+    proc = run_anywhere("demo", *args, "--monitor-hold", "0", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    monitoring = summary["monitoring"]
+    assert monitoring["all_windows_closed"] is True
+    assert monitoring["finished_sent"] == monitoring["finished_joined"] == 300
+    assert monitoring["predictions"] == 300 and monitoring["dead_letters"] == 3
+    assert monitoring["windows"] >= 2
+    assert monitoring["rmse"] == pytest.approx(summary["rmse_minutes"], abs=1e-6)
+    assert "see it later: streaming dashboard --db" in proc.stderr
+
+    from streaming.tools import dashboard
+
+    server = dashboard.start(f"sqlite:///{db}", "127.0.0.1", 0, hours=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(server.url + "api/summary", timeout=5) as r:
+                    served = json.load(r)
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert served["totals"]["finished_rides"] == 300
+
+
+def test_demo_monitor_options_need_monitor(tmp_path):
+    proc = run_anywhere("demo", "--monitor-window", "10", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "streaming demo: --monitor-window, --monitor-db and --monitor-hold need --monitor"
+    )
