@@ -126,32 +126,34 @@ def pipeline(
     side = threading.Thread(target=during, daemon=True) if during else None
     if side:
         side.start()
-    sent = send_events(kinesis, streams["input"], payloads, rate=rate)
-    assert sent.failed == 0
-    outputs = Follower(kinesis, streams["predictions"], StartingPosition("TRIM_HORIZON"))
-    letters = Follower(kinesis, streams["dead_letters"], StartingPosition("TRIM_HORIZON"))
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    try:
+        sent = send_events(kinesis, streams["input"], payloads, rate=rate)
+        assert sent.failed == 0
+        outputs = Follower(kinesis, streams["predictions"], StartingPosition("TRIM_HORIZON"))
+        letters = Follower(kinesis, streams["dead_letters"], StartingPosition("TRIM_HORIZON"))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            run.outputs += [json.loads(r["Data"]) for _, r in outputs.poll()]
+            run.letters += [json.loads(r["Data"]) for _, r in letters.poll()]
+            rides = {o["prediction"]["ride_id"] for o in run.outputs}
+            # distinct dead letters: one written twice (re-delivered after a reported
+            # failure) must not stand in for one still on its way
+            distinct_letters = {d["source"]["eventID"] for d in run.letters}
+            if (
+                len(rides) == len(trips)
+                and len(distinct_letters) >= len(BAD)
+                and (side is None or not side.is_alive())
+            ):
+                break
+            time.sleep(0.2)
+        else:
+            run.timed_out = True
+        time.sleep(1.0)  # let in-flight retries land, so duplicates are counted too
         run.outputs += [json.loads(r["Data"]) for _, r in outputs.poll()]
         run.letters += [json.loads(r["Data"]) for _, r in letters.poll()]
-        rides = {o["prediction"]["ride_id"] for o in run.outputs}
-        # distinct dead letters: one written twice (re-delivered after a reported
-        # failure) must not stand in for one still on its way
-        letters = {d["source"]["eventID"] for d in run.letters}
-        if (
-            len(rides) == len(trips)
-            and len(letters) >= len(BAD)
-            and (side is None or not side.is_alive())
-        ):
-            break
-        time.sleep(0.2)
-    else:
-        run.timed_out = True
-    time.sleep(1.0)  # let in-flight retries land, so duplicates are counted too
-    run.outputs += [json.loads(r["Data"]) for _, r in outputs.poll()]
-    run.letters += [json.loads(r["Data"]) for _, r in letters.poll()]
-    stop.set()
-    runner.join(timeout=30)
+    finally:  # whatever failed above, no runner thread outlives the test
+        stop.set()
+        runner.join(timeout=30)
     return run
 
 

@@ -257,11 +257,13 @@ def test_results_without_a_sequence_number_are_retried_not_counted(endpoint, hot
 
 def test_read_timeout_bounds_each_read_not_the_call(endpoint):
     """Why ``bounded_call`` exists: a trickling answer outlives botocore's read_timeout."""
-    endpoint.replies.append(Reply(b"{}" + b" " * 10, trickle_s=0.15))
-    client = client_for(endpoint.url, read_timeout=0.5)
+    # 20 bytes, one each 0.15 s: 3 s in all, each gap far under the 1 s read timeout
+    # (a loaded CI machine stretched 0.15 s gaps past an earlier 0.5 s timeout)
+    endpoint.replies.append(Reply(b"{}" + b" " * 18, trickle_s=0.15))
+    client = client_for(endpoint.url, read_timeout=1.0)
     started = time.monotonic()
     client.put_records(StreamName="s", Records=[{"Data": b"x", "PartitionKey": "k"}])
-    assert time.monotonic() - started > 1.0  # > 2x read_timeout, and no timeout raised
+    assert time.monotonic() - started > 2.0  # > 2x read_timeout, and no timeout raised
 
 
 def test_a_trickling_answer_is_abandoned_at_the_deadline(endpoint):
