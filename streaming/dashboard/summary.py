@@ -36,6 +36,7 @@ def build_summary(conn: Connection, since: int = 0, now: float | None = None) ->
     quality = read.quality(conn, since)
     letters = read.dead_letters(conn, since)
     joins = read.join_counts(conn, since)
+    started = read.rides(conn, since)
     references: dict[str, Histogram | None] = {}
 
     def reference(version: str) -> Histogram | None:
@@ -44,20 +45,24 @@ def build_summary(conn: Connection, since: int = 0, now: float | None = None) ->
         return references[version]
 
     starts = sorted(
-        {w.window_start for w in windows} | {q.window_start for q in quality} | set(letters)
+        {w.window_start for w in windows}
+        | {q.window_start for q in quality}
+        | set(letters)
+        | set(started)
     )
     rows = [_window_row(w, reference(w.model_version)) for w in windows]
     return {
         "generated_at": now,
         "psi_threshold": PSI_THRESHOLD,
         "window_starts": starts,
-        "series": _series(starts, rows, quality, letters),
+        "series": _series(starts, rows, quality, letters) | _ride_series(starts, started),
         "latest": _latest(rows, quality, letters, joins),
         "totals": {
             "windows": len(starts),
             "predictions": sum(w.records for w in windows if w.role == "champion"),
             "finished_rides": sum(q.rides for q in quality if q.role == "champion"),
             "dead_letters": sum(sum(r.values()) for r in letters.values()),
+            "rides_started": sum(r["rides"] for r in started.values()),
         },
     }
 
@@ -133,6 +138,22 @@ def _series(
         reason: [letters.get(start, {}).get(reason) for start in starts] for reason in reasons
     }
     return out
+
+
+def _ride_series(starts: list[int], started: dict[int, dict[str, int | None]]) -> dict[str, Any]:
+    """Rides started per window (the input stream) and the % in unknown zones."""
+    counts: list[int | None] = []
+    shares: list[float | None] = []
+    for start in starts:
+        row = started.get(start)
+        counts.append(row["rides"] if row else None)
+        unknown = row["unknown_zone_rides"] if row else None
+        shares.append(
+            _round(100.0 * unknown / row["rides"], 3)
+            if row and unknown is not None and row["rides"]
+            else None
+        )
+    return {"rides_started": counts, "unknown_zone_share": shares}
 
 
 def _latest(

@@ -14,7 +14,7 @@ from streaming.model.contract import read_metadata
 from streaming.model.fetch import fetch_model
 from streaming.monitoring import store
 from streaming.monitoring.drift import Histogram
-from streaming.monitoring.reference import reference_of
+from streaming.monitoring.reference import known_zones_of, reference_of
 from streaming.monitoring.service import MonitoringService
 from streaming.monitoring.settings import MonitoringConfigError, MonitoringSettings
 
@@ -33,20 +33,33 @@ def build_monitoring_service(
         engine = store.open_store(url)
     except store.StoreError as exc:
         raise MonitoringConfigError(f"MONITORING_DB_URL: {exc}") from exc
-    references = load_references(settings.models)
+    references, known_zones = load_models(settings.models)
     with store.transaction(engine) as conn:
         for version, histogram in references.items():
             store.write_reference(conn, version, histogram.counts)
-    return MonitoringService(engine, settings, references=references, emit=emit)
+    return MonitoringService(
+        engine, settings, references=references, known_zones=known_zones, emit=emit
+    )
 
 
-def load_references(models: tuple[tuple[str, str | None], ...]) -> dict[str, Histogram]:
-    """version label -> training reference, for the models that have one."""
+def load_models(
+    models: tuple[tuple[str, str | None, str], ...],
+) -> tuple[dict[str, Histogram], tuple[frozenset[int], frozenset[int]] | None]:
+    """version label -> training reference, for the models that have one; and the
+    zones the champion knows. Only metadata is read."""
     out: dict[str, Histogram] = {}
-    for location, label in models:
+    known = None
+    for location, label, role in models:
         directory = fetch_model(location) if location.startswith("s3://") else Path(location)
         metadata = read_metadata(directory, location)
         histogram = reference_of(metadata)
         if histogram is not None:
             out[label or str(metadata.get("version"))] = histogram
-    return out
+        if role == "champion":
+            known = known_zones_of(metadata)
+    return out, known
+
+
+def load_references(models: tuple[tuple[str, str | None, str], ...]) -> dict[str, Histogram]:
+    """version label -> training reference, for the models that have one."""
+    return load_models(models)[0]

@@ -21,6 +21,7 @@ from streaming.monitoring.schema import (
     join_outcomes,
     model_references,
     monitoring_windows,
+    ride_windows,
 )
 
 
@@ -151,4 +152,24 @@ def join_counts(conn: Connection, since: int = 0) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {}
     for start, outcome, n in conn.execute(query):
         out.setdefault(start, {})[outcome] = int(n)
+    return out
+
+
+def rides(conn: Connection, since: int = 0) -> dict[int, dict[str, int | None]]:
+    """window start -> rides started and those in unknown zones (None: not known),
+    every shard added up."""
+    r = ride_windows.c
+    query = (
+        select(r.window_start, func.sum(r.rides), func.sum(r.unknown_zone_rides), func.count())
+        .add_columns(func.count(r.unknown_zone_rides))
+        .where(r.window_start >= since)
+        .group_by(r.window_start)
+    )
+    out: dict[int, dict[str, int | None]] = {}
+    for start, started, unknown, rows, rows_known in conn.execute(query):
+        # a window some of whose shards did not know the zones has no share
+        out[start] = {
+            "rides": int(started),
+            "unknown_zone_rides": int(unknown) if rows_known == rows else None,
+        }
     return out

@@ -50,11 +50,21 @@ class FinishedRide:
 
 
 @dataclass(frozen=True)
+class RideStarted:
+    """A ride-started event (the input stream): its zones, for the unknown-zone share."""
+
+    pu_location_id: int
+    do_location_id: int
+
+
+@dataclass(frozen=True)
 class Skipped:
     reason: str
 
 
-Item = Predicted | DeadLetter | FinishedRide | Skipped
+Item = Predicted | DeadLetter | FinishedRide | RideStarted | Skipped
+#: location ids as the prediction function bounds them (consumer/validate.py)
+MAX_LOCATION_ID = 2**31 - 1
 
 
 def ride_key(ride_id: int | str) -> str:
@@ -119,4 +129,17 @@ def classify(value: Any) -> Item:
         if isinstance(prediction, str):
             return Skipped(prediction)
         return Predicted(ride_key(prediction.ride_id), prediction.version, prediction.minutes)
+    if "ride" in value:
+        return _ride_started(value["ride"])
     return Skipped("unknown_event")
+
+
+def _ride_started(ride: Any) -> Item:
+    """The zones of a ride-started event; one the prediction function would reject for
+    its zones is skipped here (it is a dead letter there, counted on that stream)."""
+    if not isinstance(ride, dict):
+        return Skipped("ride_not_an_object")
+    pu, do = ride.get("PULocationID"), ride.get("DOLocationID")
+    if not all(type(z) is int and 1 <= z <= MAX_LOCATION_ID for z in (pu, do)):
+        return Skipped("ride_without_valid_zones")
+    return RideStarted(pu, do)

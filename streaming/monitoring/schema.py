@@ -20,6 +20,8 @@ nothing - a redelivered window, a retried batch, a restarted runner.
   model version; RMSE/MAE per window of finishing time are aggregates of it.
 * ``join_outcomes``: rides that never finished, and finished rides never
   predicted, counted per window when they leave the pending tables.
+* ``ride_windows`` (migration 2): ride-started events of the input stream per
+  window and shard, and how many were in a zone the model does not know.
 """
 
 from __future__ import annotations
@@ -132,6 +134,24 @@ join_outcomes = Table(
     PrimaryKeyConstraint("window_start", "outcome", "role", "model_version"),
 )
 
+ride_windows = Table(
+    "ride_windows",
+    metadata,
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("stream", String(NAME_CHARS), nullable=False),
+    Column("shard_id", String(NAME_CHARS), nullable=False),
+    #: ride-started events of the input stream in this window and shard
+    Column("rides", BigInteger, nullable=False),
+    #: rides with a pickup or drop-off zone the model has no category for (NULL: the
+    #: function did not know the model's zones)
+    Column("unknown_zone_rides", BigInteger, nullable=True),
+    Column("unknown_pu", BigInteger, nullable=True),
+    Column("unknown_do", BigInteger, nullable=True),
+    Column("written_at", Float, nullable=False),
+    PrimaryKeyConstraint("window_start", "stream", "shard_id"),
+)
+
 model_references = Table(
     "model_references",
     metadata,
@@ -170,6 +190,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             model_references,
         ),
     ),
+    Migration(2, "rides started per window and their unknown zones", _create(ride_windows)),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -36,6 +36,7 @@ from streaming.monitoring.records import (
     DeadLetter,
     FinishedRide,
     Predicted,
+    RideStarted,
     Skipped,
     read_records,
 )
@@ -70,12 +71,15 @@ class MonitoringService:
         *,
         emit: Callable[[str], None] = print,
         references: dict[str, Histogram] | None = None,
+        known_zones: tuple[frozenset[int], frozenset[int]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self._emit = emit
         self._references = dict(references or {})
+        #: (pickup, drop-off) zones the champion knows: rides elsewhere are "unknown"
+        self.known_zones = known_zones
         self._clock = clock
 
     def handle(self, event: Any, context: Any = None) -> dict[str, Any]:
@@ -112,6 +116,9 @@ class MonitoringService:
                     finished.append(store.Finished(key, minutes, window.start, arrival))
                 case DeadLetter(reason=reason):
                     state.add_dead_letter(reason)
+                case RideStarted(pu_location_id=pu, do_location_id=do):
+                    known = self.known_zones
+                    state.add_ride(known is None or pu in known[0], known is None or do in known[1])
                 case Skipped(reason=reason):
                     state.skip(reason)
         if predictions or finished:
@@ -124,8 +131,17 @@ class MonitoringService:
     def _close(self, window: Window, stream: str, shard: str, state: WindowState) -> None:
         key = store.WindowKey(window.start, window.end, stream, shard)
         versions = {name: group.as_json() for name, group in state.versions.items()}
+        rides = None
+        if state.rides:
+            zones = self.known_zones is not None
+            rides = store.RideCounts(
+                state.rides,
+                state.unknown_zone_rides if zones else None,
+                state.unknown_pu if zones else None,
+                state.unknown_do if zones else None,
+            )
         with store.transaction(self.engine) as conn:
-            store.write_window(conn, key, versions, state.dead_letters)
+            store.write_window(conn, key, versions, state.dead_letters, rides)
             dropped = store.expire(
                 conn, window.end - self.settings.pending_ttl_s, self.settings.pending_max
             )
@@ -137,6 +153,12 @@ class MonitoringService:
             values: dict[str, tuple[float, str]] = {"Predictions": (group.records, "Count")}
             values |= self._drift(window, version)
             self._emit(emf_line(NAMESPACE, {"Role": group.role}, values, at_ms))
+        if state.rides:
+            values = {"RidesStarted": (float(state.rides), "Count")}
+            if self.known_zones is not None:
+                share = 100.0 * state.unknown_zone_rides / state.rides
+                values["UnknownZoneShare"] = (share, "Percent")
+            self._emit(emf_line(NAMESPACE, {}, values, at_ms))
         if state.dead_letters:
             total = sum(state.dead_letters.values())
             self._emit(emf_line(NAMESPACE, {}, {"DeadLetters": (total, "Count")}, at_ms))

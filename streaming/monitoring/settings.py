@@ -32,10 +32,10 @@ class MonitoringSettings:
     #: the URL is in this Secrets Manager secret (template.yaml): read at init
     db_secret_arn: str | None = None
     shadow_stream: str | None = None
-    #: (location, version label) of the models whose reference is stored: the
+    #: (location, version label, role) of the models whose reference is stored: the
     #: champion labelled as the consumer labels it (``MODEL_VERSION``, else ``RUN_ID``,
     #: else its metadata's version: ``None``), and the shadow
-    models: tuple[tuple[str, str | None], ...] = ()
+    models: tuple[tuple[str, str | None, str], ...] = ()
     pending_ttl_s: int = 4 * 3600
     pending_max: int = 1_000_000
     min_drift_records: int = 200
@@ -52,15 +52,15 @@ class MonitoringSettings:
                     "give the PostgreSQL database (template.yaml: MonitoringDbSecretArn)"
                 )
             url = LOCAL_DB_URL
-        models: list[tuple[str, str | None]] = []
+        models: list[tuple[str, str | None, str]] = []
         champion = env.get("MODEL_LOCATION", "").strip() or (
             str(SHIPPED_MODEL_DIR) if SHIPPED_MODEL_DIR.is_dir() else ""
         )
         if champion:  # the prediction function's default: the model shipped with it
             label = env.get("MODEL_VERSION") or env.get("RUN_ID") or None
-            models.append((champion, label))
+            models.append((champion, label, "champion"))
         if env.get("SHADOW_MODEL_LOCATION", "").strip():
-            models.append((env["SHADOW_MODEL_LOCATION"].strip(), None))
+            models.append((env["SHADOW_MODEL_LOCATION"].strip(), None, "shadow"))
         return cls(
             db_url=url,
             db_secret_arn=None if url else secret,

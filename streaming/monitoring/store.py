@@ -36,6 +36,7 @@ from streaming.monitoring.schema import (
     monitoring_windows,
     pending_finished,
     pending_predictions,
+    ride_windows,
     schema_version,
 )
 
@@ -83,8 +84,7 @@ def make_engine(url: str, *, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Engine:
             connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "options": options},
         )
     raise StoreError(
-        f"{backend!r} databases are not supported; "
-        "use sqlite:///file.db or postgresql://..."
+        f"{backend!r} databases are not supported; use sqlite:///file.db or postgresql://..."
     )
 
 
@@ -138,14 +138,27 @@ class WindowKey:
     shard_id: str
 
 
+@dataclass(frozen=True)
+class RideCounts:
+    """A window's ride-started events; the unknown-zone counts are None when the
+    function does not know the model's zones."""
+
+    rides: int
+    unknown_zone_rides: int | None
+    unknown_pu: int | None
+    unknown_do: int | None
+
+
 def write_window(
     conn: Connection,
     key: WindowKey,
     versions: dict[str, dict[str, Any]],
     dead_letters: dict[str, int],
+    rides: RideCounts | None = None,
 ) -> None:
-    """One shard's final window: a row per model version and per dead-letter reason,
-    replacing what an earlier delivery of the same final window wrote."""
+    """One shard's final window: a row per model version, per dead-letter reason and
+    for the rides started, replacing what an earlier delivery of the same final
+    window wrote."""
     now = time.time()
     base = {
         "window_start": key.window_start,
@@ -173,6 +186,9 @@ def write_window(
     ]
     if letters:
         _replace(conn, dead_letter_windows, letters, ("records",))
+    if rides is not None:
+        row = base | vars_of(rides) | {"written_at": now}
+        _replace(conn, ride_windows, [row], tuple(vars_of(rides)))
 
 
 def _replace(conn: Connection, table: Any, rows: list[dict], columns: Sequence[str]) -> None:

@@ -60,6 +60,17 @@ class WindowState:
     #: records that were neither a prediction, a dead letter nor a finished ride, by reason
     skipped: dict[str, int] = field(default_factory=dict)
     finished: int = 0
+    #: ride-started events (the input stream), and those in a zone the model does not know
+    rides: int = 0
+    unknown_pu: int = 0
+    unknown_do: int = 0
+    unknown_zone_rides: int = 0
+
+    def add_ride(self, pu_known: bool, do_known: bool) -> None:
+        self.rides += 1
+        self.unknown_pu += not pu_known
+        self.unknown_do += not do_known
+        self.unknown_zone_rides += not (pu_known and do_known)
 
     def add_prediction(self, version: str | None, role: str, minutes: float) -> None:
         """One prediction (its minutes already bounded and finite by the reader)."""
@@ -87,6 +98,7 @@ class WindowState:
             "dead_letters": dict(self.dead_letters),
             "skipped": dict(self.skipped),
             "finished": self.finished,
+            "rides": [self.rides, self.unknown_pu, self.unknown_do, self.unknown_zone_rides],
         }
 
 
@@ -114,6 +126,10 @@ def _parse(value: Any) -> WindowState:
     if not isinstance(value, dict) or value.get("v") != STATE_VERSION:
         raise ValueError("not a window state")
     state = WindowState(finished=_count(value.get("finished", 0)))
+    rides = value.get("rides", [0, 0, 0, 0])
+    if not isinstance(rides, list) or len(rides) != 4:
+        raise ValueError("rides")
+    state.rides, state.unknown_pu, state.unknown_do, state.unknown_zone_rides = map(_count, rides)
     versions = value["versions"]
     if not isinstance(versions, dict) or len(versions) > MAX_VERSIONS:
         raise ValueError("versions")

@@ -222,13 +222,10 @@ def _start_monitoring(
     client: Any, endpoint: _Endpoint, options: MonitorOptions, stop: threading.Event
 ) -> demo_monitor.Monitoring:
     """``--monitor``: the ride-finished stream and the monitoring function's mappings on
-    the predictions, dead-letter (and shadow) streams and on it."""
-    _, predictions_stream, dead_letter_stream = endpoint.names
-    streams = [
-        predictions_stream,
-        dead_letter_stream,
-        *([endpoint.shadow] if endpoint.shadow else []),
-    ]
+    the input, predictions, dead-letter (and shadow) streams and on it."""
+    input_stream, predictions_stream, dead_letter_stream = endpoint.names
+    shadow = [endpoint.shadow] if endpoint.shadow else []
+    streams = [input_stream, predictions_stream, dead_letter_stream, *shadow]
     finished_stream = endpoint.names[0].replace(INPUT_STREAM, demo_monitor.FINISHED_STREAM, 1)
     return demo_monitor.start(client, streams, finished_stream, endpoint.shadow, options, stop)
 

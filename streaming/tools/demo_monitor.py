@@ -8,8 +8,8 @@ What it adds to the demo's pipeline, on the same emulator:
    (``streaming send --finished-stream``'s rule), so the RMSE fills in as rides
    finish;
 2. the monitoring function (``streaming.monitoring``, as ``monitoring_function``
-   builds it) on one local event source mapping per stream - predictions, dead
-   letters, the shadow's when there is one, ride-finished - with a tumbling
+   builds it) on one local event source mapping per stream - rides started,
+   predictions, dead letters, the shadow's when there is one, ride-finished - with a tumbling
    window of ``--monitor-window`` seconds, writing to a SQLite file;
 3. once every ride has finished and every window has closed, the figures the
    database holds, and the dashboard (``streaming dashboard``) on that file.
@@ -173,6 +173,7 @@ def figures(monitoring: Monitoring) -> dict[str, Any]:
         "db": monitoring.options.db_url,
         "window_s": monitoring.options.window_s,
         "windows": summary["totals"]["windows"],
+        "rides_started": summary["totals"]["rides_started"],
         "predictions": summary["totals"]["predictions"],
         "dead_letters": summary["totals"]["dead_letters"],
         "finished_sent": monitoring.finished_sent,
@@ -190,6 +191,7 @@ def print_figures(m: dict[str, Any]) -> None:
     print("\n== monitoring (the monitoring function's database) ==")
     print(f"database              {m['db']}")
     print(f"windows ({m['window_s']} s)         {m['windows']}")
+    print(f"rides started         {m['rides_started']} (the input stream)")
     print(f"predictions counted   {m['predictions']}")
     print(f"dead letters counted  {m['dead_letters']}")
     print(f"rides finished        {m['finished_joined']} joined of {m['finished_sent']} sent")

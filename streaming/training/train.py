@@ -224,9 +224,24 @@ def train(
     # the reference the monitoring function measures drift against: what the exported
     # model predicts on the rows it was fitted on
     x_fit = np.concatenate([tlc.features_of(trips[m]) for m in REFIT_MONTHS])
-    metadata["monitoring"] = reference_section(export.tables.predict(x_fit).tolist())
+    metadata["monitoring"] = reference_section(
+        export.tables.predict(x_fit).tolist(), known_zones(export.tables)
+    )
     metadata["training_seconds"] = round(time.perf_counter() - started, 1)
     return write_model(out_dir, export.tables, metadata, trips[HOLDOUT_MONTH], y_ho_pred, say)
+
+
+def known_zones(tables: TreeTables) -> dict[str, list[int]]:
+    """The zone ids the exported model has a category for (the last row of each zone
+    table is "unknown"): what the monitoring function counts unknown zones against."""
+    out = {}
+    for key, rows, masks in (
+        ("PULocationID", tables.zone_rows_pu, tables.masks_pu),
+        ("DOLocationID", tables.zone_rows_do, tables.masks_do),
+    ):
+        unknown = len(masks) - 1
+        out[key] = [z for z, row in enumerate(rows.tolist()) if row != unknown]
+    return out
 
 
 def _xy(trips: Any) -> tuple[np.ndarray, np.ndarray]:

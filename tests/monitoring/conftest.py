@@ -31,6 +31,7 @@ PREDICTIONS_ARN = "arn:aws:kinesis:us-east-1:000000000000:stream/ride_prediction
 SHADOW_ARN = "arn:aws:kinesis:us-east-1:000000000000:stream/ride_shadow_predictions"
 DEAD_LETTER_ARN = "arn:aws:kinesis:us-east-1:000000000000:stream/ride_dead_letters"
 FINISHED_ARN = "arn:aws:kinesis:us-east-1:000000000000:stream/ride_finished"
+RIDES_ARN = "arn:aws:kinesis:us-east-1:000000000000:stream/ride_events"
 #: 2026-11-27T10:00:00Z, a window's start
 T0 = 1_795_773_600
 
@@ -45,6 +46,13 @@ def prediction(ride_id: Any, minutes: float, version: str = "v1", seq: int = 0) 
         "version": version,
         "prediction": {"ride_duration": minutes, "ride_id": ride_id},
         "source": {"eventID": f"shardId-000000000000:{seq:056d}"},
+    }
+
+
+def started(ride_id: Any, pu: int = 130, do: int = 205) -> dict:
+    return {
+        "ride": {"PULocationID": pu, "DOLocationID": do, "trip_distance": 3.66},
+        "ride_id": ride_id,
     }
 
 

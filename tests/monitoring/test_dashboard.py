@@ -23,10 +23,12 @@ from tests.conftest import REPO
 from tests.monitoring.conftest import (
     DEAD_LETTER_ARN,
     FINISHED_ARN,
+    RIDES_ARN,
     SHADOW_ARN,
     T0,
     finished,
     prediction,
+    started,
     window_event,
 )
 from tests.support.postgres import fresh_database, postgres_server
@@ -48,12 +50,15 @@ def fill(url: str, windows: int = WINDOWS) -> None:
         engine,
         MonitoringSettings(db_url=url, shadow_stream="ride_shadow_predictions"),
         emit=lambda _line: None,
+        known_zones=(frozenset(range(1, 200)), frozenset(range(1, 300))),
     )
     for w in range(windows):
         start = T0 + 60 * w
         shift = 2.0 if w == windows - 1 else 1.0
         rides = range(w * 300, w * 300 + 300)
         streams = [
+            # window w: w% of the rides start in zone 250, which the model does not know
+            ([started(i, pu=250 if i % 100 < w else 130) for i in rides], {"arn": RIDES_ARN}),
             ([prediction(i, (8.0 + i % 20) * shift) for i in rides], {}),
             ([prediction(i, 9.0 + i % 20, version="v2") for i in rides], {"arn": SHADOW_ARN}),
             ([finished(i, 10.0 + i % 20) for i in rides], {"arn": FINISHED_ARN}),
@@ -108,11 +113,14 @@ def test_the_summary_has_every_window_and_figure(site):
     assert series["rmse_shadow"] == [pytest.approx(1.0)] * WINDOWS
     assert series["dead_letters"]["invalid_json"] == [None, 1, 2, 3, 4]
     assert series["shadow_minus_champion"][0] == pytest.approx(1.0)
+    assert series["rides_started"] == [300] * WINDOWS
+    assert series["unknown_zone_share"] == [pytest.approx(w) for w in range(WINDOWS)]
     assert summary["totals"] == {
         "windows": WINDOWS,
         "predictions": 300 * WINDOWS,
         "finished_rides": 300 * WINDOWS,
         "dead_letters": 10,
+        "rides_started": 300 * WINDOWS,
     }
     assert summary["latest"][0]["start"] == T0 + 60 * (WINDOWS - 1)
 
@@ -173,7 +181,7 @@ def test_the_page_draws_the_windows_in_chromium(site, chromium):
     page, outside, errors = open_page(chromium, site)
     page.goto(site)
     until(page, f"document.body.dataset.loaded === '{WINDOWS}'")
-    assert page.locator(".chart canvas").count() == 5  # one uPlot canvas per chart
+    assert page.locator(".chart canvas").count() == 6  # one uPlot canvas per chart
     titles = page.locator("figcaption").all_inner_texts()
     assert any("Drift" in t and "PSI" in t for t in titles)
     assert any("Error of finished rides" in t and "minutes" in t for t in titles)

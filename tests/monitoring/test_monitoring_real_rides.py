@@ -41,7 +41,7 @@ def predict(model, events) -> list[dict]:
 
 
 def monitor(db_url, lines=None) -> MonitoringService:
-    references = load_references(((str(MODELS), None),))
+    references = load_references(((str(MODELS), None, "champion"),))
     engine = store.open_store(db_url)
     with store.transaction(engine) as conn:
         for version, histogram in references.items():

@@ -15,10 +15,12 @@ from streaming.monitoring.settings import MonitoringSettings
 from tests.monitoring.conftest import (
     DEAD_LETTER_ARN,
     FINISHED_ARN,
+    RIDES_ARN,
     SHADOW_ARN,
     T0,
     finished,
     prediction,
+    started,
     window_event,
 )
 
@@ -183,3 +185,49 @@ def test_unusable_records_are_counted_in_the_window_never_raised(db_url):
         "unknown_event": 1,
     }
     assert state["versions"]["v1"]["records"] == 1
+
+
+def test_rides_in_zones_the_model_does_not_know_are_counted_per_window(db_url):
+    lines: list[str] = []
+    svc = service(db_url, lines)
+    svc.known_zones = (frozenset({130, 74}), frozenset({205, 75}))
+    rides = [started(1), started(2, pu=999), started(3, do=1), started(4, 999, 1), started(5)]
+    rides += [{"ride": {"PULocationID": "130", "DOLocationID": 205}, "ride_id": 6}]
+    state = run_window(svc, rides, arn=RIDES_ARN)
+    assert state == {"state": {}}
+    with svc.engine.connect() as conn:
+        assert read.rides(conn) == {T0: {"rides": 5, "unknown_zone_rides": 3}}
+    (document,) = [json.loads(line) for line in lines if "RidesStarted" in line]
+    assert document["UnknownZoneShare"] == pytest.approx(60.0)
+
+
+def test_without_the_models_zones_rides_are_counted_and_the_share_is_unknown(db_url):
+    svc = service(db_url)
+    run_window(svc, [started(1), started(2, pu=999)], arn=RIDES_ARN)
+    with svc.engine.connect() as conn:
+        assert read.rides(conn) == {T0: {"rides": 2, "unknown_zone_rides": None}}
+
+
+def test_the_schema_is_migrated_step_by_step_and_recorded(db_url):
+    """A database at version 1 (before ride_windows) is brought to the latest, each
+    step recorded; opening it again changes nothing; a newer one is refused."""
+    from sqlalchemy import select
+
+    from streaming.monitoring.schema import LATEST, MIGRATIONS, schema_version
+
+    engine = store.make_engine(db_url)
+    with engine.begin() as conn:  # what the first release made
+        schema_version.create(conn)
+        MIGRATIONS[0].apply(conn)
+        conn.execute(schema_version.insert().values(version=1, description="v1", applied_at="x"))
+    assert store.migrate(engine) == LATEST >= 2
+    assert store.migrate(engine) == LATEST
+    with engine.connect() as conn:
+        versions = conn.execute(select(schema_version.c.version)).scalars().all()
+    assert sorted(versions) == list(range(1, LATEST + 1))
+    with engine.begin() as conn:
+        conn.execute(
+            schema_version.insert().values(version=LATEST + 1, description="future", applied_at="x")
+        )
+    with pytest.raises(store.StoreError, match="newer than this code"):
+        store.migrate(engine)

@@ -39,12 +39,14 @@ MONITORING_RESOURCES = {
     "MonitoringLogGroup",
     "MonitoringRole",
     "MonitoringFunction",
+    "MonitorRidesMapping",
     "MonitorPredictionsMapping",
     "MonitorDeadLettersMapping",
     "DriftAlarm",
     "VolumeAlarm",
 }
 MAPPINGS = {
+    "MonitorRidesMapping": {"Fn::GetAtt": ["InputStream", "Arn"]},
     "MonitorPredictionsMapping": {"Fn::GetAtt": ["PredictionsStream", "Arn"]},
     "MonitorDeadLettersMapping": {"Fn::GetAtt": ["DeadLetterStream", "Arn"]},
     "MonitorShadowMapping": {"Fn::GetAtt": ["ShadowStream", "Arn"]},

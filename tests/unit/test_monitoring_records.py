@@ -9,7 +9,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streaming.monitoring.records import Predicted, Skipped, read_records
+from streaming.monitoring.records import Predicted, RideStarted, Skipped, read_records
 from streaming.monitoring.window_state import (
     MAX_REASONS,
     MAX_VERSIONS,
@@ -37,13 +37,24 @@ finished_like = st.fixed_dictionaries(
     {"event": st.just("ride_finished"), "ride_id": scalars},
     optional={"duration_minutes": scalars, "dropoff_datetime": scalars, "version": scalars},
 )
+ride_like = st.fixed_dictionaries(
+    {
+        "ride": st.one_of(
+            json_values, st.fixed_dictionaries({"PULocationID": scalars, "DOLocationID": scalars})
+        )
+    }
+)
 dead_letter_like = st.fixed_dictionaries(
     {"schema": st.just("ride-dead-letter/v1"), "reason": json_values}
 )
 
 
 @examples(300)
-@given(st.lists(prediction_like | finished_like | dead_letter_like | json_values, max_size=10))
+@given(
+    st.lists(
+        prediction_like | finished_like | dead_letter_like | ride_like | json_values, max_size=10
+    )
+)
 def test_any_event_is_read_or_skipped_with_a_reason(values):
     items = [item for _, item in read_records([_record(v) for v in values])]
     assert len(items) == len(values)
@@ -54,6 +65,9 @@ def test_any_event_is_read_or_skipped_with_a_reason(values):
         if isinstance(item, Predicted):
             assert -100_000 <= item.minutes <= 100_000
             state.add_prediction(item.version, "champion", item.minutes)
+        if isinstance(item, RideStarted):
+            assert 1 <= item.pu_location_id <= 2**31 - 1 and 1 <= item.do_location_id <= 2**31 - 1
+            state.add_ride(item.pu_location_id < 300, item.do_location_id < 300)
     assert parse_state(json.loads(json.dumps(state.as_json()))).as_json() == state.as_json()
 
 

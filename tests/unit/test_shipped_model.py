@@ -73,3 +73,12 @@ def test_shipped_weights_are_what_make_train_produces(shipped_model):
     from streaming.monitoring.reference import reference_of
 
     assert reference_of(meta) == Histogram.of(tables.predict(x).tolist())
+    from streaming.monitoring.reference import known_zones_of
+    from streaming.training.train import known_zones
+
+    zones = known_zones(tables)
+    assert known_zones_of(meta) == (
+        frozenset(zones["PULocationID"]),
+        frozenset(zones["DOLocationID"]),
+    )
+    assert len(zones["PULocationID"]) == meta["model"]["zone_categories"]["PULocationID"]

@@ -83,8 +83,9 @@
     document.getElementById("t-rmse").textContent = latestOf(s.rmse_champion) === null ? "-" : fmt(latestOf(s.rmse_champion), 2) + " min";
 
     draw("chart-volume", x, [
-      { label: "champion", values: s.champion_records },
-      { label: "shadow", values: s.shadow_records },
+      { label: "rides started", values: s.rides_started, color: "#868e96" },
+      { label: "champion", values: s.champion_records, color: "#1f6feb" },
+      { label: "shadow", values: s.shadow_records, color: "#e8590c" },
       { label: "finished rides", values: s.finished, color: "#2f9e44" },
     ], "rides");
     draw("chart-drift", x, [
@@ -100,6 +101,9 @@
     const reasons = Object.keys(s.dead_letters);
     draw("chart-dead", x, reasons.length ? reasons.map((r) => ({ label: r, values: s.dead_letters[r] }))
       : [{ label: "dead letters", values: x.map(() => null) }], "records");
+    draw("chart-zones", x, [
+      { label: "unknown zone share", values: s.unknown_zone_share, color: "#c92a2a" },
+    ], "%");
     draw("chart-shadow", x, [
       { label: "champion mean", values: s.champion_mean, color: "#1f6feb" },
       { label: "shadow mean", values: s.shadow_mean, color: "#e8590c" },
