@@ -119,7 +119,11 @@ class RideDurationService:
         predictions = self._prediction_events(rides, minutes.tolist())
         result = BatchResult(predictions, rejections, [], self.settings.test_run)
         result.monitoring = batch_monitoring(self.model.predictor, x, minutes)
-        shadow_events, shadow_rides = self._score_shadow(result, rides, x)
+        # TEST_RUN publishes nothing and answers with the champion's predictions only:
+        # scoring the shadow there would be a second predict nobody sees
+        shadow_events, shadow_rides = (
+            ([], []) if self.settings.test_run else self._score_shadow(result, rides, x)
+        )
         if not self.settings.test_run:
             time_left = _time_left(context, self.settings.publish_time_reserve_s)
             self._publish(result, rides, time_left)  # the champion first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -205,3 +206,18 @@ def test_sampling_scores_only_the_chosen_rides(shadow_dir):
 def test_shadow_settings_are_kept_apart():
     settings = ShadowSettings.from_env(shadow_env("s3://b/m", SHADOW_SAMPLE_PERCENT="12.5"))
     assert settings == ShadowSettings("s3://b/m", SHADOW, 12.5, None)
+
+
+def test_in_test_run_the_shadow_is_not_scored(shadow_dir):
+    """TEST_RUN answers with the champion's predictions and publishes nothing: a shadow
+    predict there would be work nobody sees."""
+    svc = service(ScriptedSender(), shadow_env(shadow_dir), settings={"test_run": True})
+    calls = []
+    predictor = svc._shadow.model.predictor
+    original = predictor.predict
+    object.__setattr__(predictor, "predict", lambda x: calls.append(len(x)) or original(x))
+    response = svc.handle(rides(5), LocalContext())
+    assert len(response["predictions"]) == 5 and calls == []
+    svc.settings = dataclasses.replace(svc.settings, test_run=False)
+    svc.handle(rides(5), LocalContext())
+    assert calls == [5]  # the same service scores it once it publishes
