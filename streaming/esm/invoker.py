@@ -25,6 +25,7 @@ or the error as Lambda reports it (type and message).
 
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing
 import os
@@ -233,7 +234,7 @@ def _init_worker(setup: WorkerSetup) -> None:
             sys.path.insert(0, entry)
     if setup.log_file:
         log = Path(setup.log_file).open("a", encoding="utf-8", buffering=1)  # noqa: SIM115
-        sys.stdout = _Both(log, sys.stderr) if setup.verbose else log
+        sys.stdout = Tee(log, sys.stderr) if setup.verbose else log
 
 
 def _invoke_in_worker(event: dict[str, Any], spec: ContextSpec) -> Invocation:
@@ -250,11 +251,15 @@ def _invoke_in_worker(event: dict[str, Any], spec: ContextSpec) -> Invocation:
     return call(_HANDLER, event, spec)
 
 
-class _Both:
-    """stdout to the log file and to stderr (``-v``)."""
+class Tee(io.TextIOBase):
+    """A text stream that writes to every target: a worker's stdout to the log file
+    and to stderr (``-v``); ``streaming run``'s log sink builds on it."""
 
     def __init__(self, *targets: Any) -> None:
-        self._targets = targets
+        self._targets = list(targets)
+
+    def writable(self) -> bool:
+        return True
 
     def write(self, text: str) -> int:
         for target in self._targets:

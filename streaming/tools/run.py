@@ -16,7 +16,6 @@ stopped with Ctrl-C follows the same rule (what was done is checkpointed).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import os
@@ -40,7 +39,7 @@ from streaming.esm.checkpoints import CheckpointError, CheckpointStore
 from streaming.esm.config import NOT_FOR_KINESIS
 from streaming.esm.destinations import describe, parse_destination
 from streaming.esm.filtering import FilterError, parse_filter_criteria
-from streaming.esm.invoker import ProcessInvoker, WorkerSetup
+from streaming.esm.invoker import ProcessInvoker, Tee, WorkerSetup
 from streaming.esm.reader import StartingPosition
 from streaming.esm.runner import (
     EventSourceMapping,
@@ -666,25 +665,13 @@ class HandlerOutput:
         self._sink.close()
 
 
-class _Tee(io.TextIOBase):
-    """Writes to every target; once closed, writes go nowhere (a handler's logger may
-    hold on to it after the run)."""
+class _Tee(Tee):
+    """``Tee`` that owns its file; once closed, writes go nowhere (a handler's logger
+    may hold on to it after the run)."""
 
     def __init__(self, targets: list[TextIO], owned: TextIO) -> None:
-        self._targets = targets
+        super().__init__(*targets)
         self._owned = owned
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        for target in self._targets:
-            target.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        for target in self._targets:
-            target.flush()
 
     def close(self) -> None:
         self._targets = []
