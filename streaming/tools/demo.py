@@ -668,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
             holdout = read_metadata(Path(location), location)["metrics"].get("holdout_rmse")
         print_summary(summary, holdout)
         if "compare" in summary:
-            from streaming.tools.compare import format_report
+            from streaming.tools.compare_report import format_report
 
             print("\n== shadow vs champion (streaming evaluate --compare) ==")
             print(format_report(summary["compare"]))

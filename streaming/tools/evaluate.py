@@ -482,7 +482,7 @@ def _predictions(args: Any) -> Iterable[dict[str, Any]]:
 
 def run_compare(args: Any) -> int:
     """Read both models' predictions and the actuals, compare, print the report."""
-    from streaming.tools import compare
+    from streaming.tools import compare, compare_report
 
     files = ((args.predictions, "--predictions"), (args.shadow, "--shadow"))
     for path, option in (*files, (args.finished, "--finished")):
@@ -512,7 +512,10 @@ def run_compare(args: Any) -> int:
             "are numbered by their row in the month's file, as streaming send numbers them)"
         )
     report["actuals"] = {k: v for k, v in truth.items() if k != "static"}
-    print(json.dumps(report, allow_nan=False) if args.json else compare.format_report(report))
+    if args.json:
+        print(json.dumps(report, allow_nan=False))
+    else:
+        print(compare_report.format_report(report))
     sys.stdout.flush()  # a closed pipe (evaluate | head) is met here, inside the command
     return 0
 

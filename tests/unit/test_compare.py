@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from streaming.commandline.errors import run_command
 from streaming.downstream import finished as finished_events
 from streaming.downstream.predictions import NOT_JSON, Actual
-from streaming.tools import compare, evaluate
+from streaming.tools import compare, compare_report, evaluate
 from streaming.tools.compare import (
     KEEP,
     NOT_ENOUGH,
@@ -378,7 +378,7 @@ def test_any_events_compare_or_say_no_pairs(champion, shadow):
     except compare.NoPairs:
         return
     json.dumps(report, allow_nan=False)  # valid JSON, whatever came in
-    compare.format_report(report)
+    compare_report.format_report(report)
     assert report["rides"]["compared"] + report["rides"]["not_finished"] == len(
         pair(left, right).minutes
     )
@@ -576,7 +576,7 @@ def test_report_has_the_breakdowns_and_says_the_rule():
     ]
     assert report["by_hour"][0]["rmse_difference"]["ci95"] is None  # 17 rides: no interval
     assert report["by_zone_group"][0]["rmse_difference"]["ci95"] is not None
-    text = compare.format_report(report)
+    text = compare_report.format_report(report)
     assert "verdict: PROMOTE" in text and report["rule"]["text"] in text
     assert "by pickup hour" in text and "outer boroughs" in text and "(minutes)" in text
 
