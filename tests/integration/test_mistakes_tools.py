@@ -1,4 +1,5 @@
-"""Every mistake issue 11 lists for send, tail, replay, evaluate and demo, fed to the CLI.
+"""Every mistake issue 11 lists for send, tail, replay, evaluate and demo (and those of the
+commands since: train --trees, dashboard, demo --monitor), fed to the CLI.
 
 Each must fail the same way: a non-zero exit, exactly one line on stderr, no
 traceback, and that line names the problem. The commands run as a user runs
@@ -224,6 +225,19 @@ MISTAKES: dict[str, Mistake] = {
         "train --data-dir {tmp}", ("lacks the tlc months", "2021-01")
     ),
     "train: bad option": Mistake("train --epochs 5", ("unrecognized", "--epochs")),
+    "train: --trees 0": Mistake("train --trees 0", ("--trees", "at least 1")),
+    # -- dashboard
+    "dashboard: --port 99999": Mistake("dashboard --port 99999", ("--port", "1-65535")),
+    "dashboard: --hours -1": Mistake("dashboard --hours -1", ("--hours", "0 or more")),
+    "dashboard: --refresh 1": Mistake("dashboard --refresh 1", ("--refresh", "2-3600")),
+    "dashboard: not a database": Mistake("dashboard --db mysql://x/y", ("not supported",)),
+    "dashboard: a database that does not answer": Mistake(
+        "dashboard --db postgresql://u:hunter2@127.0.0.1:1/db --port 0",
+        ("cannot open the monitoring database", "is it running"),
+    ),
+    "demo: --monitor-db without --monitor": Mistake(
+        "demo --monitor-db {tmp}/m.db", ("need --monitor",)
+    ),
     # -- invoke
     "invoke: nothing to invoke": Mistake("invoke", ("give a ride event",)),
     "invoke: --event missing": Mistake("invoke --event {tmp}/none.json", ("cannot read",)),
