@@ -34,7 +34,7 @@ def build_monitoring_service(
     except store.StoreError as exc:
         raise MonitoringConfigError(f"MONITORING_DB_URL: {exc}") from exc
     references, known_zones = load_models(settings.models)
-    with store.transaction(engine) as conn:
+    with engine.begin() as conn:
         for version, histogram in references.items():
             store.write_reference(conn, version, histogram.counts)
     return MonitoringService(
@@ -58,8 +58,3 @@ def load_models(
         if role == "champion":
             known = known_zones_of(metadata)
     return out, known
-
-
-def load_references(models: tuple[tuple[str, str | None, str], ...]) -> dict[str, Histogram]:
-    """version label -> training reference, for the models that have one."""
-    return load_models(models)[0]

@@ -19,9 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from streaming.consumer import kpl
 from streaming.consumer.deadletter import SCHEMA as DEAD_LETTER_SCHEMA
-from streaming.downstream.finished import MAX_USER_RECORDS, decode, finished_event
+from streaming.downstream.finished import finished_event, stream_items
 from streaming.downstream.predictions import NOT_JSON, bounded_number, read_prediction
 
 #: a Kinesis record's data is at most 1 MiB (10 MiB on streams with larger records):
@@ -93,6 +92,8 @@ def _arrival(value: Any) -> float:
 
 
 def _items(data: Any) -> Iterator[Item]:
+    """base64 -> the user records (KPL aggregates unpacked, bounded) as the offline
+    readers unpack them (``downstream.finished.stream_items``) -> what each is."""
     if not isinstance(data, str) or len(data) > MAX_DATA_CHARS:
         yield Skipped("not_base64")
         return
@@ -101,14 +102,8 @@ def _items(data: Any) -> Iterator[Item]:
     except (binascii.Error, ValueError):
         yield Skipped("not_base64")
         return
-    users = kpl.deaggregate(raw, max_records=MAX_USER_RECORDS) if raw else None
-    if isinstance(users, kpl.TooManyRecords):
-        yield Skipped("aggregate_too_large")
-    elif users is None:
-        yield classify(decode(raw))
-    else:
-        for user in users:
-            yield classify(decode(user.data))
+    for value in stream_items([{"Data": raw}]):
+        yield classify(value)
 
 
 def classify(value: Any) -> Item:

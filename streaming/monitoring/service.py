@@ -122,7 +122,7 @@ class MonitoringService:
                 case Skipped(reason=reason):
                     state.skip(reason)
         if predictions or finished:
-            with store.transaction(self.engine) as conn:
+            with self.engine.begin() as conn:
                 store.add_predictions(conn, predictions)
                 store.add_finished(conn, finished)
 
@@ -140,7 +140,7 @@ class MonitoringService:
                 state.unknown_pu if zones else None,
                 state.unknown_do if zones else None,
             )
-        with store.transaction(self.engine) as conn:
+        with self.engine.begin() as conn:
             store.write_window(conn, key, versions, state.dead_letters, rides)
             dropped = store.expire(
                 conn, window.end - self.settings.pending_ttl_s, self.settings.pending_max

@@ -15,8 +15,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,12 +114,6 @@ def migrate(engine: Engine) -> int:
         return max(current, LATEST)
 
 
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.begin() as conn:
-        yield conn
-
-
 def _insert(conn: Connection, table: Any) -> Any:
     """The dialect's INSERT with ON CONFLICT (both dialects spell it the same)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -187,8 +180,8 @@ def write_window(
     if letters:
         _replace(conn, dead_letter_windows, letters, ("records",))
     if rides is not None:
-        row = base | vars_of(rides) | {"written_at": now}
-        _replace(conn, ride_windows, [row], tuple(vars_of(rides)))
+        row = base | asdict(rides) | {"written_at": now}
+        _replace(conn, ride_windows, [row], tuple(asdict(rides)))
 
 
 def _replace(conn: Connection, table: Any, rows: list[dict], columns: Sequence[str]) -> None:
@@ -231,7 +224,7 @@ def add_predictions(conn: Connection, predictions: Sequence[PendingPrediction]) 
     """Predictions wait for their rides to finish (a redelivered one is a no-op)."""
     if not predictions:
         return
-    rows = [vars_of(p) for p in predictions]
+    rows = [asdict(p) for p in predictions]
     statement = _insert(conn, pending_predictions).on_conflict_do_nothing(
         index_elements=["ride_key", "role", "model_version"]
     )
@@ -245,7 +238,7 @@ def add_finished(conn: Connection, rides: Sequence[Finished]) -> None:
     if not rides:
         return
     statement = _insert(conn, pending_finished).on_conflict_do_nothing(index_elements=["ride_key"])
-    conn.execute(statement, [vars_of(r) for r in rides])
+    conn.execute(statement, [asdict(r) for r in rides])
     complete(conn, {r.ride_key for r in rides})
 
 
@@ -357,10 +350,6 @@ def _add_outcome(
 def _chunks(keys: list[str]) -> Iterator[list[str]]:
     for i in range(0, len(keys), KEYS_PER_QUERY):
         yield keys[i : i + KEYS_PER_QUERY]
-
-
-def vars_of(item: Any) -> dict[str, Any]:
-    return {name: getattr(item, name) for name in item.__dataclass_fields__}
 
 
 __all__ = ["StoreError", "open_store", "schema"]

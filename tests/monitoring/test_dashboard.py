@@ -44,7 +44,7 @@ def fill(url: str, windows: int = WINDOWS) -> None:
     letters; the last window's distances doubled (drift past the threshold)."""
     engine = store.open_store(url)
     reference = Histogram.of([8.0 + (i % 20) for i in range(1000)])
-    with store.transaction(engine) as conn:
+    with engine.begin() as conn:
         store.write_reference(conn, "v1", reference.counts)
     svc = MonitoringService(
         engine,

@@ -11,7 +11,7 @@ import pytest
 from streaming.consumer.config import Settings
 from streaming.consumer.handler import RideDurationService
 from streaming.monitoring import read, store
-from streaming.monitoring.build import load_references
+from streaming.monitoring.build import load_models
 from streaming.monitoring.service import MonitoringService
 from streaming.monitoring.settings import MonitoringSettings
 from streaming.tools import evaluate, finished, produce
@@ -41,9 +41,9 @@ def predict(model, events) -> list[dict]:
 
 
 def monitor(db_url, lines=None) -> MonitoringService:
-    references = load_references(((str(MODELS), None, "champion"),))
+    references, _zones = load_models(((str(MODELS), None, "champion"),))
     engine = store.open_store(db_url)
-    with store.transaction(engine) as conn:
+    with engine.begin() as conn:
         for version, histogram in references.items():
             store.write_reference(conn, version, histogram.counts)
     emit = lines.append if lines is not None else (lambda _line: None)

@@ -75,9 +75,8 @@ def test_cfn_lint_passes():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def env_vars_the_code_reads() -> set[str]:
-    """Every variable Settings.from_env looks at, found by asking it: with nothing set,
-    and with a shadow model set (its stream and sample share are read only then)."""
+def env_reads(from_env, *envs: dict[str, str]) -> set[str]:
+    """Every variable ``from_env`` looks at, found by asking it with each of ``envs``."""
     seen: set[str] = set()
 
     class Recording(dict):
@@ -89,9 +88,15 @@ def env_vars_the_code_reads() -> set[str]:
             seen.add(key)
             return super().__getitem__(key)
 
-    Settings.from_env(Recording())
-    Settings.from_env(Recording(SHADOW_MODEL_LOCATION="s3://bucket/challenger/"))
+    for env in envs:
+        from_env(Recording(env))
     return seen
+
+
+def env_vars_the_code_reads() -> set[str]:
+    """What Settings.from_env reads: with nothing set, and with a shadow model set (its
+    stream and sample share are read only then)."""
+    return env_reads(Settings.from_env, {}, {"SHADOW_MODEL_LOCATION": "s3://bucket/challenger/"})
 
 
 def test_function_env_is_what_the_code_reads(template):

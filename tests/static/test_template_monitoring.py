@@ -23,6 +23,7 @@ from tests.static.test_template import (
     LOGS,
     condition_values,
     deployed,
+    env_reads,
     resource,
     role_grants,
 )
@@ -62,20 +63,8 @@ ENI = {
 
 
 def env_vars_the_monitoring_code_reads() -> set[str]:
-    seen: set[str] = set()
-
-    class Recording(dict):
-        def get(self, key, default=None):
-            seen.add(key)
-            return super().get(key, default)
-
-        def __getitem__(self, key):
-            seen.add(key)
-            return super().__getitem__(key)
-
-    MonitoringSettings.from_env(Recording())
-    MonitoringSettings.from_env(Recording(MODEL_LOCATION="s3://b/m/", SHADOW_MODEL_LOCATION="x"))
-    return seen
+    both = {"MODEL_LOCATION": "s3://b/m/", "SHADOW_MODEL_LOCATION": "x"}
+    return env_reads(MonitoringSettings.from_env, {}, both)
 
 
 def test_monitoring_is_off_by_default(template):
