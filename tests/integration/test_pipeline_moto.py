@@ -174,6 +174,7 @@ def test_http_500_calls_are_retried(shipped_model, holdout_trips, kinesis, strea
     events = put_rides(kinesis, streams["input"], holdout_trips.head(300))
     with FaultProxy(moto_endpoint, seed=5) as proxy:
         proxy.error_500_share = 0.5
+        proxy.error_500_next = 2  # whatever the seed draws, two calls fail
         svc = make_service(shipped_model, streams, proxy.url, publish_max_attempts=20)
         stats = run_to_idle(kinesis, streams["input"], svc.handle, batch_size=100).stats
     assert proxy.calls_failed_500 > 0 and stats.discarded_records == 0

@@ -8,7 +8,9 @@ proxy can fail PutRecords the way Kinesis does without touching the client:
   removed from the forwarded request, as a throttled entry is not stored);
   with ``throttle_streams``, only entries sent to those streams;
 * ``error_500_share``: that share of PutRecords calls gets HTTP 500
-  ``InternalFailure`` and nothing is written;
+  ``InternalFailure`` and nothing is written; ``error_500_next``: that many of
+  the next calls (after any stall) get it for certain, so a test whose call
+  count depends on timing still sees one;
 * ``stall_next``: that many of the next PutRecords calls are forwarded (and
   written) but answered only after ``stall_s`` - past the client's read
   timeout, so the client cannot know they were written;
@@ -47,6 +49,7 @@ class FaultProxy:
         #: streams whose entries may be throttled (``None``: every stream)
         self.throttle_streams: set[str] | None = None
         self.error_500_share = 0.0
+        self.error_500_next = 0
         self.refuse = False
         self.expire_get_records = 0
         self.stall_next = 0
@@ -110,12 +113,16 @@ class FaultProxy:
             if stall:
                 self.stall_next -= 1
                 self.calls_stalled += 1
-            fail_call = not stall and self.rng.random() < self.error_500_share
+            fail_call = not stall and (
+                self.error_500_next > 0 or self.rng.random() < self.error_500_share
+            )
             if fail_call:
                 self.calls_failed_500 += 1
+                self.error_500_next = max(0, self.error_500_next - 1)
             throttled = [False] * entries
             streams = self.throttle_streams
-            if not (stall or fail_call) and (streams is None or stream in streams):
+            draw = self.throttle_share > 0 and (streams is None or stream in streams)
+            if draw and not (stall or fail_call):
                 throttled = [self.rng.random() < self.throttle_share for _ in range(entries)]
                 self.entries_throttled += sum(throttled)
         return stall, fail_call, throttled
