@@ -3,8 +3,8 @@
 One ``MetaData`` describes the newest schema; ``MIGRATIONS`` is how a database of
 any older version gets there, one numbered step at a time, each recorded in
 ``schema_version`` in the same transaction as its DDL. The scheduled batch job
-(issue 16) adds its tables as later steps of the same list, so one database, one
-history.
+(issue 16) adds its tables (``streaming.batch.tables``) as migration 3 of the
+same list: one database, one history.
 
 Key design (issue 15): every figure is written so that writing it twice changes
 nothing - a redelivered window, a retried batch, a restarted runner.
@@ -41,6 +41,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from streaming.batch.tables import BATCH_TABLES
 
 metadata = MetaData()
 
@@ -191,6 +193,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(2, "rides started per window and their unknown zones", _create(ride_windows)),
+    Migration(
+        3,
+        "batch job: predictions, rejects and runs (streaming.batch.tables)",
+        _create(*BATCH_TABLES),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -114,7 +114,7 @@ def migrate(engine: Engine) -> int:
         return max(current, LATEST)
 
 
-def _insert(conn: Connection, table: Any) -> Any:
+def insert_of(conn: Connection, table: Any) -> Any:
     """The dialect's INSERT with ON CONFLICT (both dialects spell it the same)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
@@ -185,7 +185,7 @@ def write_window(
 
 
 def _replace(conn: Connection, table: Any, rows: list[dict], columns: Sequence[str]) -> None:
-    statement = _insert(conn, table)
+    statement = insert_of(conn, table)
     keys = [c.name for c in table.primary_key.columns]
     updates = {c: statement.excluded[c] for c in (*columns, "window_end", "written_at")}
     conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
@@ -193,7 +193,7 @@ def _replace(conn: Connection, table: Any, rows: list[dict], columns: Sequence[s
 
 def write_reference(conn: Connection, model_version: str, counts: Sequence[int]) -> None:
     """The training reference of a model version (first writer wins: it never changes)."""
-    statement = _insert(conn, model_references).values(
+    statement = insert_of(conn, model_references).values(
         model_version=model_version, histogram=json.dumps(list(counts))
     )
     conn.execute(statement.on_conflict_do_nothing(index_elements=["model_version"]))
@@ -225,7 +225,7 @@ def add_predictions(conn: Connection, predictions: Sequence[PendingPrediction]) 
     if not predictions:
         return
     rows = [asdict(p) for p in predictions]
-    statement = _insert(conn, pending_predictions).on_conflict_do_nothing(
+    statement = insert_of(conn, pending_predictions).on_conflict_do_nothing(
         index_elements=["ride_key", "role", "model_version"]
     )
     conn.execute(statement, rows)
@@ -237,7 +237,9 @@ def add_finished(conn: Connection, rides: Sequence[Finished]) -> None:
     (the prediction may still be on its way: another stream, another mapping)."""
     if not rides:
         return
-    statement = _insert(conn, pending_finished).on_conflict_do_nothing(index_elements=["ride_key"])
+    statement = insert_of(conn, pending_finished).on_conflict_do_nothing(
+        index_elements=["ride_key"]
+    )
     conn.execute(statement, [asdict(r) for r in rides])
     complete(conn, {r.ride_key for r in rides})
 
@@ -273,7 +275,7 @@ def _complete_where(conn: Connection, chunk: list[str] | None) -> None:
         "actual_minutes",
         "window_start",
     ]
-    insert = _insert(conn, completed_rides).from_select(columns, matched)
+    insert = insert_of(conn, completed_rides).from_select(columns, matched)
     conn.execute(
         insert.on_conflict_do_nothing(index_elements=["ride_key", "role", "model_version"])
     )
@@ -336,7 +338,7 @@ def _drop_finished(conn: Connection, before: float) -> int:
 def _add_outcome(
     conn: Connection, window_start: int, outcome: str, role: str, version: str, n: int
 ) -> None:
-    statement = _insert(conn, join_outcomes).values(
+    statement = insert_of(conn, join_outcomes).values(
         window_start=window_start, outcome=outcome, role=role, model_version=version, rides=n
     )
     conn.execute(

@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "streaming.tools.dashboard",
         "the monitoring database as a live page: drift, RMSE, volume, dead letters",
     ),
+    "batch": (
+        "streaming.tools.batch",
+        "the daily batch job: one New York day of rides, database to database, with a report",
+    ),
     "score": (
         "streaming.serving.score",
         "batch scoring: a TLC parquet or JSON-lines file -> parquet",
