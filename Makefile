@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: function-sources venv run test fuzz test-unit test-integration test-localstack train bench bench-modes load profile package build-RideDurationFunction build-MonitoringFunction deploy lint format clean
+.PHONY: function-sources venv run test fuzz test-unit test-integration test-localstack train bench bench-modes load profile package build-RideDurationFunction build-MonitoringFunction build-BatchFunction run-batch deploy lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,20 @@ venv: $(STAMP)
 ## and its dashboard, served until Ctrl-C)
 run: venv
 	$(PY) -m streaming demo $(if $(SHADOW),--shadow $(SHADOW)) $(if $(MONITOR),--monitor)
+
+## make run-batch: the daily batch job on a SQLite file, no server: a TLC month loaded,
+## the week before BATCH_DATE backfilled, then BATCH_DATE scored with its summary and report
+BATCH_DIR   ?= build/batch
+BATCH_MONTH ?= 2021-01
+BATCH_FROM  ?= 2021-01-08
+BATCH_TO    ?= 2021-01-14
+BATCH_DATE  ?= 2021-01-15
+run-batch: venv
+	mkdir -p $(BATCH_DIR)
+	$(PY) -m streaming batch import-tlc --db sqlite:///$(BATCH_DIR)/rides.db --month $(BATCH_MONTH) --replace
+	$(PY) -m streaming batch --db sqlite:///$(BATCH_DIR)/rides.db --from $(BATCH_FROM) --to $(BATCH_TO) --quiet
+	$(PY) -m streaming batch --db sqlite:///$(BATCH_DIR)/rides.db --date $(BATCH_DATE) \
+	  --report $(BATCH_DIR)/report-$(BATCH_DATE).html
 
 ## make test: unit + integration tests on moto, then the integration suite on LocalStack
 test: venv
@@ -105,7 +119,20 @@ build-MonitoringFunction:
 	mkdir -p "$(ARTIFACTS_DIR)/streaming" "$(ARTIFACTS_DIR)/models"
 	cp monitoring_function.py "$(ARTIFACTS_DIR)/"
 	cp streaming/__init__.py "$(ARTIFACTS_DIR)/streaming/"
-	cp -r streaming/consumer streaming/model streaming/downstream streaming/monitoring "$(ARTIFACTS_DIR)/streaming/"
+	cp -r streaming/consumer streaming/model streaming/downstream streaming/monitoring streaming/database "$(ARTIFACTS_DIR)/streaming/"
+	cp models/metadata.json models/model.npz "$(ARTIFACTS_DIR)/models/"
+	find "$(ARTIFACTS_DIR)/streaming" -name __pycache__ -type d -prune -exec rm -rf {} +
+
+## sam build calls this for the batch function (template.yaml, with MonitoringDbSecretArn):
+## the monitoring function's wheels; the packages the batch job imports, and the model.
+build-BatchFunction:
+	$(PY) -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)" \
+	  --platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
+	  --only-binary=:all: --no-compile -r requirements-lambda.txt -r requirements-monitoring-lambda.txt
+	mkdir -p "$(ARTIFACTS_DIR)/streaming" "$(ARTIFACTS_DIR)/models"
+	cp batch_function.py "$(ARTIFACTS_DIR)/"
+	cp streaming/__init__.py "$(ARTIFACTS_DIR)/streaming/"
+	cp -r streaming/consumer streaming/model streaming/serving streaming/monitoring streaming/database streaming/batch streaming/commandline "$(ARTIFACTS_DIR)/streaming/"
 	cp models/metadata.json models/model.npz "$(ARTIFACTS_DIR)/models/"
 	find "$(ARTIFACTS_DIR)/streaming" -name __pycache__ -type d -prune -exec rm -rf {} +
 

@@ -33,13 +33,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from streaming.batch.days import DayError, ServiceDay, parse_day, yesterday
+from streaming.batch.input_table import INPUT_COLUMNS, InputSpec
 from streaming.batch.job import score_day
-from streaming.batch.tables import INPUT_COLUMNS, InputSpec
 from streaming.consumer.config import SHIPPED_MODEL_DIR
+from streaming.database.engine import StoreError, open_store
 from streaming.model import LoadedModel, load_model
 from streaming.monitoring.emf import emf_line
 from streaming.monitoring.settings import MonitoringConfigError
-from streaming.monitoring.store import StoreError, open_store
 
 NAMESPACE = "RideDurationBatch"
 LOCAL_DB_URL = "sqlite:///batch.db"

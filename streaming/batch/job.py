@@ -30,11 +30,12 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, delete, text, update
 
 from streaming.batch.days import ServiceDay
+from streaming.batch.input_table import InputSpec
 from streaming.batch.source import DEFAULT_CHUNK_ROWS, DayRow, read_day
 from streaming.batch.summary import DaySummary
-from streaming.batch.tables import InputSpec, predictions, rejects, runs
+from streaming.database.batch_tables import predictions, rejects, runs
+from streaming.database.engine import insert_of
 from streaming.model import LoadedModel
-from streaming.monitoring.store import insert_of
 from streaming.serving.score_chunk import score_rows
 
 #: a ride id that already has a prediction of this model version (batch only)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from streaming.batch.days import ServiceDay
 from streaming.batch.report import DayFigures
 from streaming.batch.summary import MAX_ZONE, DaySummary
-from streaming.batch.tables import predictions, rejects, runs
+from streaming.database.batch_tables import predictions, rejects, runs
 
 HISTORY_DAYS = 14
 #: rows read per fetch when rebuilding a day's figures

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, literal
 
 from streaming.batch.days import ServiceDay
-from streaming.batch.tables import InputSpec
+from streaming.batch.input_table import InputSpec
 from streaming.consumer.features import NEW_YORK
 from streaming.serving.rows import Row
 

@@ -31,8 +31,8 @@ from sqlalchemy import (
     select,
 )
 
+from streaming.batch.input_table import DEFAULT_INPUT_TABLE
 from streaming.batch.source import local_time
-from streaming.batch.tables import DEFAULT_INPUT_TABLE
 from streaming.commandline.errors import CommandError
 from streaming.serving.tlc_columns import tlc_rows
 

@@ -8,13 +8,14 @@ quality figures to a database.
     window_state.py  a shard's window state: bounded counts, plain JSON
     drift.py         mergeable histograms, PSI and KS (pure)
     reference.py     the training reference kept in the model's metadata
-    schema.py        the tables and their migrations
-    store.py         open, migrate, idempotent writes, the predictions/actuals join
+    store.py         idempotent writes, the predictions/actuals join (tables and
+                     migrations: ``streaming.database``)
     read.py          windows merged across shards, RMSE/MAE per window
     emf.py           CloudWatch embedded-metric lines for the alarms
     settings.py      environment, checked at init
     build.py         the init: settings, database, references
 
 It ships this package plus what it imports (``consumer`` for event shapes,
-``downstream`` for the readers, ``model`` for metadata), nothing from ``tools``.
+``downstream`` for the readers, ``model`` for metadata, ``database`` for its
+tables), nothing from ``tools``.
 """

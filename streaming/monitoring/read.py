@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
-from streaming.monitoring.drift import Histogram, merge_all
-from streaming.monitoring.schema import (
+from streaming.database.monitoring_tables import (
     completed_rides,
     dead_letter_windows,
     join_outcomes,
@@ -23,6 +22,7 @@ from streaming.monitoring.schema import (
     monitoring_windows,
     ride_windows,
 )
+from streaming.monitoring.drift import Histogram, merge_all
 
 
 def _histogram(text: str) -> Histogram:

@@ -13,7 +13,7 @@ dropped, and the window's metrics are printed in CloudWatch's embedded metric
 format for the alarms.
 
 Anything that fails raises: the mapping retries the same batch with the same state,
-and every write is idempotent (``schema.py``), so a retry counts nothing twice.
+and every write is idempotent (``database/monitoring_tables.py``), so a retry counts nothing twice.
 A record never raises: an unusable one is counted in the window's ``skipped``.
 """
 

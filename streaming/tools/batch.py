@@ -65,7 +65,7 @@ def _day(text: str) -> Any:
 
 
 def _mapping(text: str) -> tuple[str, str]:
-    from streaming.batch.tables import INPUT_COLUMNS
+    from streaming.batch.input_table import INPUT_COLUMNS
 
     role, sep, name = text.partition("=")
     if not sep or role not in INPUT_COLUMNS or not name.strip():
@@ -105,6 +105,9 @@ def score_parser() -> CommandParser:
     )
     p.add_argument(
         "--skip-table", action="store_true", help="write only --output, not the predictions table"
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="one line per day (a backfill's progress)"
     )
     p.add_argument(
         "--report",
@@ -188,7 +191,7 @@ def _score_one(engine: Any, model: Any, spec: Any, day: Any, args: argparse.Name
             sink=sink,
         ),
     )
-    _print_summary(result, args.db, sink.uri if sink else None)
+    _print_summary(result, args.db, sink.uri if sink else None, quiet=args.quiet)
     if args.report:
         path = _report_path(args.report, day, many=args.first is not None)
         _write_report(path, engine, day, model.version, result.run_id, result.summary)
@@ -197,7 +200,7 @@ def _score_one(engine: Any, model: Any, spec: Any, day: Any, args: argparse.Name
     return result
 
 
-def _print_summary(result: Any, db: str, parquet: str | None) -> None:
+def _print_summary(result: Any, db: str, parquet: str | None, *, quiet: bool = False) -> None:
     s = result.summary
     rate = result.rides_read / result.seconds if result.seconds > 0 else 0.0
     print(
@@ -206,16 +209,19 @@ def _print_summary(result: Any, db: str, parquet: str | None) -> None:
         f"({rate:,.0f} rows/s)"
     )
     t = s.total
-    if t.rides:
+    if quiet:
+        pass
+    elif t.rides:
         line = f"  mean predicted {t.mean_predicted:.2f} min"
         if t.with_actual:
             line += f"; RMSE {t.rmse:.2f} min, MAE {t.mae:.2f} min on {t.with_actual:,} rides"
             line += " with a 1-60 min actual duration"
         print(line)
-    if s.rejects:
+    if s.rejects and not quiet:
         print("  rejected: " + ", ".join(f"{k} {v:,}" for k, v in s.rejects.most_common()))
-    print(f"  model {result.model_version}, run {result.run_id}; database {_safe(db)}")
-    if parquet:
+    if not quiet:
+        print(f"  model {result.model_version}, run {result.run_id}; database {_safe(db)}")
+    if parquet and not quiet:
         print(f"  parquet: {parquet}")
     if not result.rides_read:
         print(
@@ -301,7 +307,7 @@ def report_main(argv: list[str]) -> int:
 
 
 def _spec(args: argparse.Namespace) -> Any:
-    from streaming.batch.tables import INPUT_COLUMNS, InputSpec
+    from streaming.batch.input_table import INPUT_COLUMNS, InputSpec
 
     columns = dict(args.column)
     names = [columns.get(r, r) for r in INPUT_COLUMNS]
@@ -324,7 +330,7 @@ def _model(location: str | None) -> Any:
 
 
 def _engine(url: str) -> Any:
-    from streaming.monitoring.store import StoreError, open_store
+    from streaming.database.engine import StoreError, open_store
 
     try:
         return _database_call(url, lambda: open_store(url, lock_timeout_s=30))
@@ -349,7 +355,7 @@ def _check_input(engine: Any, spec: Any) -> None:
     """The input table and its mapped columns exist: a clear line before any work."""
     from sqlalchemy import inspect
 
-    from streaming.batch.tables import INPUT_COLUMNS
+    from streaming.batch.input_table import INPUT_COLUMNS
 
     def check() -> None:
         schema, _, name = spec.table.rpartition(".")

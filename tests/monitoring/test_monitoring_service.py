@@ -213,7 +213,7 @@ def test_the_schema_is_migrated_step_by_step_and_recorded(db_url):
     step recorded; opening it again changes nothing; a newer one is refused."""
     from sqlalchemy import select
 
-    from streaming.monitoring.schema import LATEST, MIGRATIONS, schema_version
+    from streaming.database.history import LATEST, MIGRATIONS, schema_version
 
     engine = store.make_engine(db_url)
     with engine.begin() as conn:  # what the first release made

@@ -1,10 +1,4 @@
-"""The monitoring database's tables (SQLAlchemy Core) and its migrations.
-
-One ``MetaData`` describes the newest schema; ``MIGRATIONS`` is how a database of
-any older version gets there, one numbered step at a time, each recorded in
-``schema_version`` in the same transaction as its DDL. The scheduled batch job
-(issue 16) adds its tables (``streaming.batch.tables``) as migration 3 of the
-same list: one database, one history.
+"""The monitoring function's tables (SQLAlchemy Core); ``history`` creates them.
 
 Key design (issue 15): every figure is written so that writing it twice changes
 nothing - a redelivered window, a retried batch, a restarted runner.
@@ -26,15 +20,10 @@ nothing - a redelivered window, a retried batch, a restarted runner.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from sqlalchemy import (
     BigInteger,
     Column,
-    Connection,
     Float,
-    Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -42,22 +31,12 @@ from sqlalchemy import (
     Text,
 )
 
-from streaming.batch.tables import BATCH_TABLES
-
 metadata = MetaData()
 
 #: the longest stored key: a ride id of 256 characters, JSON-escaped (<= 6 bytes each)
 RIDE_KEY_CHARS = 1600
 #: stream names and shard ids (Kinesis: 128 characters), versions, reasons
 NAME_CHARS = 256
-
-schema_version = Table(
-    "schema_version",
-    metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("description", Text, nullable=False),
-    Column("applied_at", String(32), nullable=False),
-)
 
 monitoring_windows = Table(
     "monitoring_windows",
@@ -161,43 +140,3 @@ model_references = Table(
     #: the training reference of predicted minutes: JSON list of ``drift.EDGES`` counts
     Column("histogram", Text, nullable=False),
 )
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    description: str
-    apply: Callable[[Connection], None]
-
-
-def _create(*tables: Table) -> Callable[[Connection], None]:
-    def apply(connection: Connection) -> None:
-        for table in tables:
-            table.create(connection)
-
-    return apply
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "monitoring: windows, dead letters, the predictions/actuals join, model references",
-        _create(
-            monitoring_windows,
-            dead_letter_windows,
-            pending_predictions,
-            pending_finished,
-            completed_rides,
-            join_outcomes,
-            model_references,
-        ),
-    ),
-    Migration(2, "rides started per window and their unknown zones", _create(ride_windows)),
-    Migration(
-        3,
-        "batch job: predictions, rejects and runs (streaming.batch.tables)",
-        _create(*BATCH_TABLES),
-    ),
-)
-
-LATEST = MIGRATIONS[-1].version

@@ -1,28 +1,18 @@
-"""The batch job's tables (SQLAlchemy Core): its outputs, and the input it reads.
-
-The outputs live in the monitoring database's schema history (``monitoring.schema``
-migration 3): one database, one ``schema_version`` table, one way to migrate.
+"""The batch job's output tables (SQLAlchemy Core); ``history`` creates them.
 
 * ``ride_duration_predictions``: one row per ride and model version (primary key
   ``ride_id, model_version``), with the actual duration and the difference when
   the drop-off is known. ``service_day`` is the New York day the ride started:
   re-running a day for a version deletes exactly that day's rows first.
 * ``ride_duration_rejects``: rows that could not be scored, with the stream's
-  reason codes (``consumer.records.Reason``), keyed by day, version and the
-  row's place in the day's ordered read.
+  reason codes (``consumer.records.Reason``) or ``duplicate_ride_id``, keyed by
+  day, version and the row's place in the day's ordered read.
 * ``batch_runs``: one row per run, written when it starts and finished with its
   figures (or the failure), so a run that never finished is visible, and the
   report can put a day beside the days before it.
-
-The input table is the user's: ``input_table`` names it and its columns from a
-mapping (``--table``, ``--column``) without reflecting it, so nothing but the
-six columns is ever read.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from sqlalchemy import (
     BigInteger,
@@ -36,10 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    column,
-    table,
 )
-from sqlalchemy.sql.expression import TableClause
 
 metadata = MetaData()
 
@@ -111,44 +98,3 @@ runs = Table(
 )
 
 BATCH_TABLES = (predictions, rejects, runs)
-
-#: the input columns, by their role; a mapping renames any of them
-INPUT_COLUMNS = (
-    "ride_id",
-    "pickup_datetime",
-    "pu_location_id",
-    "do_location_id",
-    "trip_distance",
-    "dropoff_datetime",
-)
-DEFAULT_INPUT_TABLE = "rides"
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """Where the rides are: the table and the name of each column in it."""
-
-    table: str = DEFAULT_INPUT_TABLE
-    columns: Mapping[str, str] = field(default_factory=dict)
-    #: the table has no drop-off column: no actual durations
-    no_dropoff: bool = False
-
-    def name_of(self, role: str) -> str:
-        return self.columns.get(role, role)
-
-    def role_of(self, name: str) -> str:
-        for role in INPUT_COLUMNS:
-            if self.name_of(role) == name:
-                return role
-        raise KeyError(name)
-
-    def clause(self) -> TableClause:
-        """The table as a clause with exactly the mapped columns (never reflected).
-
-        Columns carry no SQL type: values come back as the driver gives them (a
-        PostgreSQL timestamp as ``datetime``, SQLite text as ``str``), and
-        ``source`` turns each into what the validator reads, so no stored value
-        can raise in a type conversion."""
-        schema, _, name = self.table.rpartition(".")
-        roles = [r for r in INPUT_COLUMNS if not (self.no_dropoff and r == "dropoff_datetime")]
-        return table(name, *(column(self.name_of(r)) for r in roles), schema=schema or None)
