@@ -94,6 +94,16 @@ def decode_one(record: Any, index: int = 0):
 
 
 @pytest.fixture(scope="session")
+def postgres_admin():
+    """One throwaway PostgreSQL server for the session (monitoring and batch tests):
+    its admin URL; ``tests.support.postgres.fresh_database`` makes each test's own."""
+    from tests.support.postgres import postgres_server
+
+    with postgres_server() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
 def shipped_model():
     from streaming.model import load_model
 

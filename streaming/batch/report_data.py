@@ -26,7 +26,9 @@ def day_summary(engine: Engine, day: ServiceDay, version: str) -> DaySummary:
     query = select(p.predicted_duration, p.actual_duration, p.pickup_datetime, p.pu_location_id)
     query = query.where(p.service_day == day.day, p.model_version == version)
     with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=FETCH_ROWS).execute(query)
+        result = conn.execute(
+            query, execution_options={"stream_results": True, "yield_per": FETCH_ROWS}
+        )
         for minutes, actual, pickup, zone in result:
             summary.add_prediction(minutes, actual, pickup, zone)
         r = rejects.c

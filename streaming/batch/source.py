@@ -60,7 +60,9 @@ def read_day(
     else:
         low, high = literal(day.start), literal(day.end)
     query = source.select().where(and_(pickup >= low, pickup < high)).order_by(pickup, ride_id)
-    result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(query)
+    result = conn.execute(
+        query, execution_options={"stream_results": True, "yield_per": chunk_rows}
+    )
     roles = [spec.role_of(c.name) for c in source.columns]
     first = 0
     for chunk in result.partitions(chunk_rows):

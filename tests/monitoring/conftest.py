@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from tests.support.postgres import fresh_database, postgres_server
-
-
-@pytest.fixture(scope="session")
-def postgres_admin() -> Iterator[str]:
-    with postgres_server() as server:
-        yield server.url
+from tests.support.postgres import fresh_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
