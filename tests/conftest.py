@@ -103,6 +103,26 @@ def postgres_admin():
         yield server.url
 
 
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.tools import tool
+
+    executable = shutil.which("chromium") or tool("chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-background-networking"],
+            headless=True,
+        )
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(scope="session")
 def shipped_model():
     from streaming.model import load_model

@@ -105,6 +105,8 @@ def zone_id(value: Any) -> Any:
 def distance(value: Any) -> Any:
     """A decimal as a float; anything else as it is."""
     if isinstance(value, Decimal):
+        if value.is_snan():  # float() raises on a signaling NaN
+            return str(value)
         return float(value)  # NaN and infinities stay what they are: the validator says no
     return _plain(value)
 

@@ -4,7 +4,6 @@ Chromium (Debian's, driven by Playwright; never `playwright install`)."""
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 import urllib.error
@@ -32,7 +31,6 @@ from tests.monitoring.conftest import (
     window_event,
 )
 from tests.support.postgres import fresh_database, postgres_server
-from tests.support.tools import tool
 
 WINDOWS = 5
 #: where the screenshot is kept (a CI artifact; not committed)
@@ -131,21 +129,6 @@ def test_http_edges(site):
     assert get(site + "api/summary?hours=nan")[0] == 400
     assert get(site + "static/../pyproject.toml")[0] == 404
     assert get(site + "static/summary.py")[0] == 404
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium") or tool("chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=["--no-sandbox", "--disable-background-networking"],
-            headless=True,
-        )
-        yield browser
-        browser.close()
 
 
 def open_page(chromium, url: str):
