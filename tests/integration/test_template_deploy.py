@@ -354,3 +354,94 @@ def test_template_with_a_shadow_model_creates_its_stream_env_and_grants(moto_end
         "Action": "s3:GetObject",
         "Resource": f"arn:aws:s3:::{bucket}/models/challenger/*",
     }
+
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ride-db-AbCdEf"
+
+
+def test_template_with_the_database_creates_the_batch_job_and_its_schedule(moto_endpoint, s3):
+    """MonitoringDbSecretArn set: the monitoring function and the daily batch job.
+
+    moto's CloudFormation has no ``AWS::Scheduler::Schedule`` (bridged here as the alias
+    is: the resource is removed from the deployed template and made after the stack
+    with moto's EventBridge Scheduler API, from the template's own properties with the
+    stack's function and role)."""
+    if EMULATOR != "moto":
+        pytest.skip("this LocalStack runs Kinesis, S3 and SQS only; the moto suite deploys it")
+    template, _ = decode_str((REPO / "template.yaml").read_text())
+    del template["Resources"]["RideDurationFunction"]["Properties"]["DeploymentPreference"]
+    s3_client, bucket = s3
+    code_in(template, bucket)
+    cfn = transform(template, {}, NoManagedPolicies())
+    mapping = cfn["Resources"]["RideDurationFunctionRideEvents"]["Properties"]
+    mapping["FunctionName"] = {"Ref": "RideDurationFunction"}  # moto: no Alias in CFN
+    schedule = cfn["Resources"].pop("BatchSchedule")["Properties"]  # moto: no Scheduler in CFN
+
+    session = boto3.session.Session(region_name="us-east-1")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.write(REPO / "batch_function.py", "batch_function.py")
+    s3_client.put_object(Bucket=bucket, Key="function.zip", Body=code.getvalue())
+    ec2 = session.client("ec2", endpoint_url=moto_endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"db-{vpc}", Description="db", VpcId=vpc)
+    stage = f"t{uuid.uuid4().hex[:6]}"
+    stack_name = f"ride-duration-{stage}"
+    cloudformation = session.client("cloudformation", endpoint_url=moto_endpoint)
+    cloudformation.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(cfn),
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[
+            {"ParameterKey": "Stage", "ParameterValue": stage},
+            {"ParameterKey": "ModelBucket", "ParameterValue": "models-bucket"},
+            {"ParameterKey": "MonitoringDbSecretArn", "ParameterValue": SECRET_ARN},
+            {"ParameterKey": "MonitoringSubnetIds", "ParameterValue": subnet},
+            {"ParameterKey": "MonitoringSecurityGroupIds", "ParameterValue": group["GroupId"]},
+        ],
+    )
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["BatchFunctionName"] == f"ride-duration-batch-{stage}"
+
+    lam = session.client("lambda", endpoint_url=moto_endpoint)
+    fn = lam.get_function_configuration(FunctionName=f"ride-duration-batch-{stage}")
+    assert fn["Handler"] == "batch_function.lambda_handler" and fn["Timeout"] == 900
+    env = fn["Environment"]["Variables"]
+    assert env["MONITORING_DB_SECRET_ARN"] == SECRET_ARN
+    assert env["BATCH_INPUT_TABLE"] == "rides"
+    assert env["MODEL_LOCATION"] == "s3://models-bucket/models/ride-duration/"
+    assert fn["VpcConfig"]["SubnetIds"] == [subnet]
+    # the batch job and the monitoring function share the database
+    monitoring = lam.get_function_configuration(FunctionName=f"ride-duration-monitoring-{stage}")
+    assert monitoring["Environment"]["Variables"]["MONITORING_DB_SECRET_ARN"] == SECRET_ARN
+
+    resources = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+        if "LogicalResourceId" in r
+    }
+    iam = session.client("iam", endpoint_url=moto_endpoint)
+    role_arn = iam.get_role(RoleName=resources["BatchSchedulerRole"])["Role"]["Arn"]
+    scheduler = session.client("scheduler", endpoint_url=moto_endpoint)
+    scheduler.create_schedule(
+        Name=schedule["Name"]["Fn::Sub"].replace("${Stage}", stage),
+        ScheduleExpression=template["Parameters"]["BatchScheduleExpression"]["Default"],
+        ScheduleExpressionTimezone=schedule["ScheduleExpressionTimezone"],
+        FlexibleTimeWindow=schedule["FlexibleTimeWindow"],
+        Target={
+            "Arn": fn["FunctionArn"],
+            "RoleArn": role_arn,
+            "Input": schedule["Target"]["Input"],
+            "RetryPolicy": schedule["Target"]["RetryPolicy"],
+        },
+    )
+    got = scheduler.get_schedule(Name=f"ride-duration-batch-{stage}")
+    assert got["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert got["ScheduleExpressionTimezone"] == "America/New_York"
+    assert got["Target"]["Arn"] == fn["FunctionArn"]
+    assert json.loads(got["Target"]["Input"]) == {
+        "scheduled_time": "<aws.scheduler.scheduled-time>"
+    }
