@@ -2,7 +2,10 @@
 
 1. ``streaming score`` on a whole TLC month (2023-02, 64,809 rows), parquet to
    parquet, several rounds: rows/s.
-2. ``streaming serve`` (gunicorn, 2 asyncio workers) under concurrent load on
+2. ``streaming batch`` on the same month from a database (SQLite, and a throwaway
+   PostgreSQL server on loopback): the month imported with ``import-tlc``, then every
+   day of it scored database to database; rows/s over the days' own time.
+3. ``streaming serve`` (gunicorn, 2 asyncio workers) under concurrent load on
    loopback: client processes with keep-alive connections send real rides for a
    fixed time; requests/s and the latency distribution.
 """
@@ -50,6 +53,53 @@ def score_month(rounds: int) -> dict[str, float]:
             )
             rates.append(json.loads(proc.stdout.strip().splitlines()[-1])["rows_per_s"])
     return {"rows_per_s": statistics.median(rates), "rows": 64_809}
+
+
+def _streaming(*args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "streaming", *args],
+        cwd=common.REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"bench-modes: streaming {args[0]} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def batch_month(url: str, rounds: int) -> dict[str, float]:
+    """Import 2023-02 into ``url``, then score all its days ``rounds`` times."""
+    import re
+
+    started = time.perf_counter()
+    _streaming("batch", "import-tlc", "--db", url, "--month", "2023-02", "--replace")
+    imported = time.perf_counter() - started
+    rates, walls, rows = [], [], 0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        out = _streaming("batch", "--db", url, "--from", "2023-02-01", "--to", "2023-02-28", "-q")
+        walls.append(time.perf_counter() - started)
+        days = re.findall(r"([\d,]+) rides read, .* in ([\d.]+) s", out)
+        rows = sum(int(n.replace(",", "")) for n, _ in days)
+        rates.append(rows / sum(float(t) for _, t in days))
+    return {
+        "rows": rows,
+        "rows_per_s": statistics.median(rates),
+        "command_s": statistics.median(walls),
+        "import_s": imported,
+    }
+
+
+def batch_backends(rounds: int) -> dict[str, dict[str, float]]:
+    from tests.support.postgres import fresh_database, postgres_server
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out["SQLite"] = batch_month(f"sqlite:///{tmp}/rides.db", rounds)
+    with postgres_server() as server:
+        out["PostgreSQL"] = batch_month(fresh_database(server.url), rounds)
+    return out
 
 
 def _client(port: int, bodies: list[bytes], seconds: float, threads: int, out) -> None:
@@ -133,12 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=common.REPO / "bench" / "MODES.md")
     args = ap.parse_args(argv)
     s = score_month(args.rounds)
+    batch = batch_backends(args.rounds)
     w = serve_load(args.seconds, args.processes, args.threads)
     m = common.machine()
     score_row = (
         f"| `streaming score`, a whole TLC month (2023-02, {s['rows']:,} rows), "
         f"parquet -> parquet | **{s['rows_per_s']:,.0f} rows/s** (median of "
         f"{args.rounds}) |"
+    )
+    batch_rows = "\n".join(
+        f"| `streaming batch`, the same month from {name} ({b['rows']:,} rides in 28 days), "
+        f"database -> database | **{b['rows_per_s']:,.0f} rows/s** (median of {args.rounds}; "
+        f"the command {b['command_s']:.1f} s, import-tlc {b['import_s']:.1f} s) |"
+        for name, b in batch.items()
     )
     serve_row = (
         f"| `streaming serve` (gunicorn, 2 asyncio workers), "
@@ -154,7 +211,12 @@ Reproduce with `make bench-modes`. Generated {datetime.now(UTC):%Y-%m-%d %H:%M U
 | mode | figure |
 |---|---|
 {score_row}
+{batch_rows}
 {serve_row}
+
+The batch rows/s count each day's own time (reading, scoring and writing it in one
+transaction); the command's time adds the interpreter, the model load and the runs'
+bookkeeping. PostgreSQL runs on the same machine with fsync off (a test server).
 
 The clients run on the same {m["cores"]} cores as the server (loopback), so the web
 figures include the load generator's own CPU.

@@ -220,7 +220,7 @@ def _print_summary(result: Any, db: str, parquet: str | None, *, quiet: bool = F
     if s.rejects and not quiet:
         print("  rejected: " + ", ".join(f"{k} {v:,}" for k, v in s.rejects.most_common()))
     if not quiet:
-        print(f"  model {result.model_version}, run {result.run_id}; database {_safe(db)}")
+        print(f"  model {result.model_version}; database {_safe(db)}")
     if parquet and not quiet:
         print(f"  parquet: {parquet}")
     if not result.rides_read:
