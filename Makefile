@@ -91,7 +91,11 @@ load: venv
 ## make package [ARCH=arm64]: the deployable zip, built here without Docker -> dist/
 ARCH           ?= x86_64
 LAMBDA_PYTHON  := 3.12
-LAMBDA_PLATFORM = $(if $(filter arm64,$(ARCH)),manylinux_2_28_aarch64,manylinux_2_28_x86_64)
+LAMBDA_ARCH     = $(if $(filter arm64,$(ARCH)),aarch64,x86_64)
+# Lambda's python3.12 (Amazon Linux 2023, glibc 2.34) runs manylinux_2_28 and older
+# wheels; pip takes --platform literally, so each tag is named (psycopg-binary ships 2_17)
+LAMBDA_PLATFORM = --platform manylinux_2_28_$(LAMBDA_ARCH) --platform manylinux_2_17_$(LAMBDA_ARCH) \
+                  --platform manylinux2014_$(LAMBDA_ARCH)
 PACKAGE_DIR    := build/function-$(ARCH)
 PACKAGE_ZIP    := dist/ride-duration-$(ARCH).zip
 
@@ -106,7 +110,7 @@ package: venv
 ## Linux wheels for the Lambda runtime's Python, fetched with pip --platform (no Docker).
 build-RideDurationFunction:
 	$(PY) -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)" \
-	  --platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
+	  $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
 	  --only-binary=:all: --no-compile -r requirements-lambda.txt
 	$(MAKE) --no-print-directory function-sources ARTIFACTS_DIR="$(ARTIFACTS_DIR)"
 
@@ -114,7 +118,7 @@ build-RideDurationFunction:
 ## the same runtime wheels plus SQLAlchemy and psycopg, and the packages it imports.
 build-MonitoringFunction:
 	$(PY) -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)" \
-	  --platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
+	  $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
 	  --only-binary=:all: --no-compile -r requirements-lambda.txt -r requirements-monitoring-lambda.txt
 	mkdir -p "$(ARTIFACTS_DIR)/streaming" "$(ARTIFACTS_DIR)/models"
 	cp monitoring_function.py "$(ARTIFACTS_DIR)/"
@@ -127,7 +131,7 @@ build-MonitoringFunction:
 ## the monitoring function's wheels; the packages the batch job imports, and the model.
 build-BatchFunction:
 	$(PY) -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)" \
-	  --platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
+	  $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
 	  --only-binary=:all: --no-compile -r requirements-lambda.txt -r requirements-monitoring-lambda.txt
 	mkdir -p "$(ARTIFACTS_DIR)/streaming" "$(ARTIFACTS_DIR)/models"
 	cp batch_function.py "$(ARTIFACTS_DIR)/"

@@ -74,3 +74,57 @@ def test_package_builds_and_the_packaged_function_runs(tmp_path):
     [prediction] = response["predictions"]
     assert prediction["prediction"]["ride_id"] == 256
     assert 1 < prediction["prediction"]["ride_duration"] < 60
+
+
+def test_the_batch_function_builds_and_runs_from_its_own_files(tmp_path, shipped_model):
+    """``make build-BatchFunction`` (what ``sam build`` runs): the runtime's wheels and
+    the packages the batch job imports, nothing else; run as Lambda runs it, on a SQLite
+    database of rides (PostgreSQL is the same code: tests/batch)."""
+    if platform.machine() != "x86_64":
+        pytest.skip("the packaged wheels are x86_64; this machine cannot import them")
+    from datetime import datetime, timedelta
+
+    from streaming.database.engine import open_store
+    from tests.batch.conftest import load_rides, ride
+
+    task = tmp_path / "task"
+    proc = subprocess.run(
+        ["make", "build-BatchFunction", f"ARTIFACTS_DIR={task}"],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (task / "batch_function.py").is_file() and (task / "models/model.npz").is_file()
+    shipped = {p.name for p in (task / "streaming").iterdir() if p.is_dir()}
+    assert shipped == {
+        "batch",
+        "commandline",
+        "consumer",
+        "database",
+        "model",
+        "monitoring",
+        "serving",
+    }
+    assert not (task / "pyarrow").exists() and not (task / "pandas").exists()
+    size = sum(p.stat().st_size for p in task.rglob("*") if p.is_file())
+    assert size < 250_000_000  # Lambda's unzipped limit
+
+    db = tmp_path / "rides.db"
+    engine = open_store(f"sqlite:///{db}")
+    start = datetime(2021, 1, 15, 8)
+    load_rides(engine, [ride(i, start + timedelta(minutes=i)) for i in range(25)])
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import batch_function; "
+        "print(json.dumps(batch_function.lambda_handler({'date': '2021-01-15'})))"
+    )
+    run = subprocess.run(
+        [python312(), "-I", "-c", code, str(task)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"MONITORING_DB_URL": f"sqlite:///{db}", "PATH": os.environ["PATH"]},
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["predicted"] == 25 and result["rejected"] == 0
+    assert result["model_version"] == shipped_model.version
