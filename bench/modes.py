@@ -5,7 +5,9 @@
 2. ``streaming batch`` on the same month from a database (SQLite, and a throwaway
    PostgreSQL server on loopback): the month imported with ``import-tlc``, then every
    day of it scored database to database; rows/s over the days' own time.
-3. ``streaming serve`` (gunicorn, 2 asyncio workers) under concurrent load on
+   And its memory: peak RSS of ``streaming batch`` on one day of 100,000 and of
+   1,000,000 synthetic rides in SQLite (read in chunks, so it should not grow).
+4. ``streaming serve`` (gunicorn, 2 asyncio workers) under concurrent load on
    loopback: client processes with keep-alive connections send real rides for a
    fixed time; requests/s and the latency distribution.
 """
@@ -102,6 +104,59 @@ def batch_backends(rounds: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def _day_of_rides(path: Path, rides: int) -> None:
+    """``rides`` synthetic rides on 2021-01-15 in the default ``rides`` table of ``path``."""
+    import random
+    import sqlite3
+
+    from sqlalchemy import create_engine
+
+    from streaming.batch.tlc_import import rides_table
+
+    rides_table().create(create_engine(f"sqlite:///{path}"))
+    rng = random.Random(16)
+    rows = (
+        (
+            i,
+            f"2021-01-15 {s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.000000",
+            rng.randint(1, 265),
+            rng.randint(1, 265),
+            round(rng.lognormvariate(0.8, 0.8), 2),
+            None,
+        )
+        for i, s in ((i, rng.randrange(86_400)) for i in range(rides))
+    )
+    with sqlite3.connect(path) as conn:
+        conn.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+#: runs one command and prints its peak RSS in KiB (the only child of this process)
+_PEAK = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+    "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def batch_memory(sizes: tuple[int, ...] = (100_000, 1_000_000)) -> dict[int, float]:
+    """Peak RSS (MiB) of ``streaming batch`` scoring one day of ``n`` rides, per n."""
+    peaks = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"day-{n}.db"
+            _day_of_rides(path, n)
+            command = [sys.executable, "-m", "streaming", "batch", "--db", f"sqlite:///{path}"]
+            command += ["--date", "2021-01-15"]
+            out = subprocess.run(
+                [sys.executable, "-c", _PEAK, *command],
+                cwd=common.REPO,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            peaks[n] = int(out.stdout.strip().splitlines()[-1]) / 1024
+    return peaks
+
+
 def _client(port: int, bodies: list[bytes], seconds: float, threads: int, out) -> None:
     latencies: list[float] = []
     errors = [0]
@@ -184,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     s = score_month(args.rounds)
     batch = batch_backends(args.rounds)
+    memory = batch_memory()
     w = serve_load(args.seconds, args.processes, args.threads)
     m = common.machine()
     score_row = (
@@ -196,6 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         f"database -> database | **{b['rows_per_s']:,.0f} rows/s** (median of {args.rounds}; "
         f"the command {b['command_s']:.1f} s, import-tlc {b['import_s']:.1f} s) |"
         for name, b in batch.items()
+    )
+    memory_row = (
+        "| `streaming batch`, one day of "
+        + " and of ".join(f"{n:,}" for n in memory)
+        + " synthetic rides (SQLite, chunks of 10,000) | peak RSS **"
+        + "** and **".join(f"{mib:,.0f} MiB" for mib in memory.values())
+        + "** |"
     )
     serve_row = (
         f"| `streaming serve` (gunicorn, 2 asyncio workers), "
@@ -212,6 +275,7 @@ Reproduce with `make bench-modes`. Generated {datetime.now(UTC):%Y-%m-%d %H:%M U
 |---|---|
 {score_row}
 {batch_rows}
+{memory_row}
 {serve_row}
 
 The batch rows/s count each day's own time (reading, scoring and writing it in one

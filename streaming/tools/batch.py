@@ -112,7 +112,8 @@ def score_parser() -> CommandParser:
     p.add_argument(
         "--report",
         metavar="FILE",
-        help="write the HTML report to FILE (a range: one per day, the date before the suffix)",
+        help="write the HTML report to FILE (a range: one per day, the date before the suffix); "
+        "with --output, also next to each day's parquet",
     )
     return p
 
@@ -196,6 +197,9 @@ def _score_one(engine: Any, model: Any, spec: Any, day: Any, args: argparse.Name
         path = _report_path(args.report, day, many=args.first is not None)
         _write_report(path, engine, day, model.version, result.run_id, result.summary)
         print(f"  report: {path}")
+        if sink is not None:  # and next to the day's parquet, for whoever reads that
+            beside = _copy_report(path, args.output, day, model.version)
+            print(f"  report: {beside}")
     sys.stdout.flush()
     return result
 
@@ -261,6 +265,27 @@ def _write_report(
         tmp.replace(path)
     except OSError as exc:
         raise CommandError(f"cannot write the report {path}: {exc.strerror or exc}") from exc
+
+
+def _copy_report(path: Path, prefix: str, day: Any, version: str) -> str:
+    """The report, copied next to the day's parquet (a directory or s3://)."""
+    import shutil
+
+    from streaming.batch.parquet_output import day_uri
+    from streaming.serving import locations
+    from streaming.serving.errors import ScoreError
+
+    target = day_uri(prefix, day, version, ".report.html")
+    try:
+        if locations.is_s3(target):
+            bucket, key = locations.split_s3(target)
+            extra = {"ContentType": "text/html; charset=utf-8"}
+            locations.s3_client().upload_file(str(path), bucket, key, ExtraArgs=extra)
+        else:
+            shutil.copyfile(path, target)
+    except locations.io_errors() as exc:
+        raise ScoreError(locations.problem(exc, target, "write")) from exc
+    return target
 
 
 def import_main(argv: list[str]) -> int:

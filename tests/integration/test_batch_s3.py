@@ -23,12 +23,15 @@ def test_a_day_in_the_course_layout_in_s3(s3, tmp_path, capsys, shipped_model):
     load_rides(open_store(url), [ride(i, start + timedelta(minutes=3 * i)) for i in range(40)])
     for _ in range(2):
         args = ["--db", url, "--date", "2021-01-15", "--output", f"s3://{bucket}/predictions/"]
-        assert main(args) == 0
+        assert main([*args, "--report", str(tmp_path / "report.html")]) == 0
     out = capsys.readouterr().out
     key = f"predictions/taxi_type=green/year=2021/month=01/day=15/{shipped_model.version}.parquet"
     assert f"parquet: s3://{bucket}/{key}" in out
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert keys == [key]  # one object per day and version: the re-run replaced it
+    report = key.replace(".parquet", ".report.html")
+    assert sorted(keys) == [key, report]  # one of each per day and version: replaced on re-run
+    page = client.get_object(Bucket=bucket, Key=report)["Body"].read().decode()
+    assert page == (tmp_path / "report.html").read_text()
     frame = pd.read_parquet(io.BytesIO(client.get_object(Bucket=bucket, Key=key)["Body"].read()))
     assert len(frame) == 40 and set(frame["model_version"]) == {shipped_model.version}
     assert frame["actual_duration"].eq(12.0).all()
