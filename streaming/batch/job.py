@@ -27,7 +27,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, delete, text, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Engine,
+    String,
+    any_,
+    bindparam,
+    delete,
+    select,
+    text,
+    update,
+)
 
 from streaming.batch.days import ServiceDay
 from streaming.batch.input_table import InputSpec
@@ -40,6 +51,8 @@ from streaming.serving.score_chunk import score_rows
 
 #: a ride id that already has a prediction of this model version (batch only)
 DUPLICATE_RIDE_ID = "duplicate_ride_id"
+#: ids per IN (...) list on SQLite (well under its 32,766 bound variables)
+KEYS_PER_QUERY = 500
 #: a reject's stored record is cut to this many characters
 MAX_RECORD_CHARS = 4096
 
@@ -162,7 +175,7 @@ def _score_chunk(
         for n, reason, detail in zip(bad["source_row"], bad["reason"], bad["detail"], strict=True)
     ]
     if write_table and scored:
-        kept = _insert_new(conn, scored)
+        kept = _insert_new(conn, scored, model.version)
         rejected += [
             _duplicate(read, row["ride_id"], model.version, day, run_id)
             for read, row, new in zip(sources, scored, kept, strict=True)
@@ -241,20 +254,43 @@ def _duplicate(
     return _reject_row(read, version, day, run_id, DUPLICATE_RIDE_ID, detail)
 
 
-def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> list[bool]:
-    """Insert the rows whose (ride id, version) is new; -> per row, whether it was.
+def _insert_new(conn: Connection, rows: list[dict[str, Any]], version: str) -> list[bool]:
+    """Insert the rows whose ride id has no prediction of ``version`` yet; -> per row,
+    whether it went in. Within a chunk the first row of an id wins.
 
-    ``ON CONFLICT DO NOTHING RETURNING``: the database says which rows went in, in
-    one statement per chunk. Within a chunk the first row of an id wins."""
-    stmt = insert_of(conn, predictions).on_conflict_do_nothing().returning(predictions.c.ride_id)
-    inserted = set(conn.execute(stmt, rows).scalars().all())
+    The ids already taken are asked for first (one query per chunk), then the new rows
+    go in as a plain ``executemany``: psycopg pipelines it with one short statement,
+    where ``INSERT ... RETURNING`` of 10,000 rows would be one huge statement that
+    psycopg re-parses in Python per call (a third of the run on PostgreSQL, measured
+    with cProfile). ``ON CONFLICT DO NOTHING`` stays as a guard against a concurrent
+    run of the same day."""
+    ids = list(dict.fromkeys(row["ride_id"] for row in rows))
+    taken = _taken(conn, version, ids)
     kept: list[bool] = []
     for row in rows:
-        new = row["ride_id"] in inserted
+        new = row["ride_id"] not in taken
         if new:
-            inserted.discard(row["ride_id"])
+            taken.add(row["ride_id"])
         kept.append(new)
+    fresh = [row for row, new in zip(rows, kept, strict=True) if new]
+    if fresh:
+        conn.execute(insert_of(conn, predictions).on_conflict_do_nothing(), fresh)
     return kept
+
+
+def _taken(conn: Connection, version: str, ids: list[str]) -> set[str]:
+    """The ``ids`` that already have a prediction of ``version``."""
+    c = predictions.c
+    if conn.dialect.name == "postgresql":  # one array parameter, whatever the chunk's size
+        wanted = bindparam("ids", ids, type_=ARRAY(String))
+        query = select(c.ride_id).where(c.model_version == version, c.ride_id == any_(wanted))
+        return set(conn.execute(query).scalars())
+    found: set[str] = set()
+    for i in range(0, len(ids), KEYS_PER_QUERY):  # SQLite: bounded IN lists
+        part = ids[i : i + KEYS_PER_QUERY]
+        query = select(c.ride_id).where(c.model_version == version, c.ride_id.in_(part))
+        found.update(conn.execute(query).scalars())
+    return found
 
 
 def _record_text(event: Any) -> str:

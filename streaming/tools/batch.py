@@ -94,7 +94,8 @@ def score_parser() -> CommandParser:
         action="append",
         default=[],
         metavar="ROLE=NAME",
-        help="the input's column for ROLE (repeatable), e.g. pickup_datetime=lpep_pickup_datetime",
+        help="the input's column for ROLE (repeatable; default: the role's own name), "
+        "e.g. pickup_datetime=lpep_pickup_datetime",
     )
     p.add_argument(
         "--no-dropoff", action="store_true", help="the table has no drop-off column (no actuals)"
