@@ -251,9 +251,11 @@ class BlockingSender:
         self.release = threading.Event()
         self.hold_s = hold_s
         self.started = 0
+        self._lock = threading.Lock()
 
     def __call__(self, stream, batch):
-        self.started += 1
+        with self._lock:  # calls come from several threads at once
+            self.started += 1
         self.release.wait(self.hold_s)
         return [None] * len(batch)
 
@@ -278,7 +280,8 @@ def test_a_call_in_flight_is_abandoned_at_the_deadline():
 def test_calls_in_flight_at_once_all_end_by_the_shared_deadline():
     send = BlockingSender()
     policy = RetryPolicy(min_time_for_attempt_s=0.1)
-    deadline = time.monotonic() + 0.4
+    # room for a loaded machine to start the four threads before the last 0.1 s
+    deadline = time.monotonic() + 1.0
     outs, ended = [], []
 
     def one(first):
