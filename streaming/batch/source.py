@@ -32,6 +32,7 @@ from sqlalchemy import Connection, and_, literal
 from streaming.batch.days import ServiceDay
 from streaming.batch.input_table import InputSpec
 from streaming.consumer.features import NEW_YORK
+from streaming.consumer.records import Reason
 from streaming.serving.rows import Row
 
 DEFAULT_CHUNK_ROWS = 10_000
@@ -89,7 +90,21 @@ def to_row(number: int, values: dict[str, Any]) -> DayRow:
     }
     local = local_time(pickup)
     actual = minutes_between(local, local_time(values.get("dropoff_datetime")))
-    return DayRow(Row(number, event, actual), local)
+    return DayRow(Row(number, event, actual, _pickup_problem(pickup)), local)
+
+
+def _pickup_problem(pickup: Any) -> tuple[Reason, str] | None:
+    """A batch row must say when the ride started: without a time (null, or a date
+    with no time of day) the stream would use the invocation time, which for a day
+    scored later is not the ride's hour. Such a row is rejected."""
+    if pickup is None:
+        return Reason.INVALID_PICKUP_DATETIME, "ride.pickup_datetime is missing"
+    if isinstance(pickup, date) and not isinstance(pickup, datetime):
+        return (
+            Reason.INVALID_PICKUP_DATETIME,
+            "ride.pickup_datetime is a date with no time of day (the pickup hour is a feature)",
+        )
+    return None
 
 
 def zone_id(value: Any) -> Any:

@@ -114,7 +114,15 @@ def test_no_stored_value_can_raise_and_every_row_is_accounted_for(shipped_model,
         json.dumps(r.row.payload, default=str)  # a reject's stored record can be written
 
 
-def test_driver_types_become_what_the_validator_reads():
+COURSE_VALUES = {
+    "ride_id": 256,
+    "pu_location_id": 130,
+    "do_location_id": 205,
+    "trip_distance": 3.66,
+}
+
+
+def test_driver_types_become_what_the_validator_reads(shipped_model):
     row = to_row(
         0,
         {
@@ -140,6 +148,12 @@ def test_driver_types_become_what_the_validator_reads():
     assert to_row(0, {"pu_location_id": Decimal("1E+999999")}).row.payload["ride"][
         "PULocationID"
     ] == str(Decimal("1E+999999"))
+    # no pickup time, or a date without one: rejected, never scored at the invocation time
+    for pickup in (None, date(2021, 1, 15)):
+        good, bad = score_rows(
+            shipped_model, [to_row(0, {**COURSE_VALUES, "pickup_datetime": pickup}).row]
+        )
+        assert good["source_row"] == [] and bad["reason"] == ["invalid_pickup_datetime"]
     # an aware pickup is stored as New York wall-clock time
     aware = datetime(2021, 11, 7, 6, 30, tzinfo=UTC)
     assert to_row(0, {"pickup_datetime": aware}).pickup_local == datetime(2021, 11, 7, 1, 30)
