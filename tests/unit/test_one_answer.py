@@ -1,5 +1,5 @@
-"""The same 1,000 real rides through the stream handler, batch scoring and the web service:
-the three deployment modes must give the same prediction, to the last bit."""
+"""The same 1,000 real rides through the stream handler, batch scoring, the web service and
+the daily batch job: every deployment mode must give the same prediction, to the last bit."""
 
 from __future__ import annotations
 
@@ -62,6 +62,45 @@ def test_handler_score_and_serve_agree(shipped_model, holdout_trips, server, tmp
         assert status == 200
         served[answer["ride_id"]] = answer["duration"]
 
-    assert len(stream) == len(scored) == len(served) == 1000
-    assert stream == scored == served  # exactly equal floats, ride by ride
+    # 4. the daily batch job: the rides in a database, every day of them scored
+    daily = batch_job(shipped_model, sample, tmp_path)
+
+    assert len(stream) == len(scored) == len(served) == len(daily) == 1000
+    assert stream == scored == served == daily  # exactly equal floats, ride by ride
     assert len(set(stream.values())) > 500  # real, varied predictions
+
+
+def batch_job(model, trips: pd.DataFrame, tmp_path) -> dict[int, float]:
+    """``trips`` in the batch job's ``rides`` table (SQLite), each day of them scored."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from streaming.batch.days import ServiceDay
+    from streaming.batch.input_table import InputSpec
+    from streaming.batch.job import score_day
+    from streaming.batch.tlc_import import rides_table
+    from streaming.database.batch_tables import predictions
+    from streaming.database.engine import open_store
+
+    engine = open_store(f"sqlite:///{tmp_path / 'rides.db'}")
+    table = rides_table()
+    rows = [
+        {
+            "ride_id": int(i),
+            "pickup_datetime": r.pickup_datetime.to_pydatetime(),
+            "pu_location_id": int(r.PULocationID),
+            "do_location_id": int(r.DOLocationID),
+            "trip_distance": float(r.trip_distance),
+            "dropoff_datetime": r.pickup_datetime.to_pydatetime() + timedelta(minutes=10),
+        }
+        for i, r in zip(trips.index, trips.itertuples(), strict=True)
+    ]
+    with engine.begin() as conn:
+        table.create(conn)
+        conn.execute(table.insert(), rows)
+    for day in sorted({r["pickup_datetime"].date() for r in rows}):
+        score_day(engine, model, InputSpec(), ServiceDay(day))
+    with engine.connect() as conn:
+        stored = conn.execute(select(predictions.c.ride_id, predictions.c.predicted_duration))
+        return {int(ride_id): minutes for ride_id, minutes in stored}
