@@ -128,3 +128,45 @@ def test_the_batch_function_builds_and_runs_from_its_own_files(tmp_path, shipped
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["predicted"] == 25 and result["rejected"] == 0
     assert result["model_version"] == shipped_model.version
+
+
+def test_the_monitoring_function_builds_and_runs_from_its_own_files(tmp_path):
+    """``make build-MonitoringFunction``: its wheels (psycopg's binary one among them)
+    and packages, run as Lambda runs it, on Python 3.12: a window of predictions into
+    a SQLite database, read back."""
+    if platform.machine() != "x86_64":
+        pytest.skip("the packaged wheels are x86_64; this machine cannot import them")
+    from streaming.monitoring import read
+    from streaming.monitoring.store import open_store
+    from tests.monitoring.conftest import prediction, window_event
+
+    task = tmp_path / "task"
+    proc = subprocess.run(
+        ["make", "build-MonitoringFunction", f"ARTIFACTS_DIR={task}"],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    shipped = {p.name for p in (task / "streaming").iterdir() if p.is_dir()}
+    assert shipped == {"consumer", "database", "downstream", "model", "monitoring"}
+    assert (task / "psycopg_binary").is_dir() and not (task / "pyarrow").exists()
+
+    db = tmp_path / "monitoring.db"
+    items = [prediction(i, 10.0 + i % 7) for i in range(30)]
+    events = [window_event(items), window_event([], final=True)]
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import monitoring_function as m; "
+        "state = m.lambda_handler(json.loads(sys.argv[2]))['state']; "
+        "final = json.loads(sys.argv[3]); final['state'] = state; m.lambda_handler(final)"
+    )
+    run = subprocess.run(
+        [python312(), "-I", "-c", code, str(task), json.dumps(events[0]), json.dumps(events[1])],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"MONITORING_DB_URL": f"sqlite:///{db}", "PATH": os.environ["PATH"]},
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    with open_store(f"sqlite:///{db}").connect() as conn:
+        [window] = read.windows(conn)
+    assert window.records == 30 and window.role == "champion"
