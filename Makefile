@@ -96,6 +96,10 @@ LAMBDA_ARCH     = $(if $(filter arm64,$(ARCH)),aarch64,x86_64)
 # wheels; pip takes --platform literally, so each tag is named (psycopg-binary ships 2_17)
 LAMBDA_PLATFORM = --platform manylinux_2_28_$(LAMBDA_ARCH) --platform manylinux_2_17_$(LAMBDA_ARCH) \
                   --platform manylinux2014_$(LAMBDA_ARCH)
+# pip as every function's build runs it: the runtime's wheels into ARTIFACTS_DIR
+LAMBDA_PIP      = $(PY) -m pip install --quiet --disable-pip-version-check \
+                  --target "$(ARTIFACTS_DIR)" $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) \
+                  --implementation cp --only-binary=:all: --no-compile
 PACKAGE_DIR    := build/function-$(ARCH)
 PACKAGE_ZIP    := dist/ride-duration-$(ARCH).zip
 
@@ -109,17 +113,13 @@ package: venv
 ## sam build calls this target (template.yaml: BuildMethod makefile) with ARTIFACTS_DIR set:
 ## Linux wheels for the Lambda runtime's Python, fetched with pip --platform (no Docker).
 build-RideDurationFunction:
-	$(PY) -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)" \
-	  $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
-	  --only-binary=:all: --no-compile -r requirements-lambda.txt
+	$(LAMBDA_PIP) -r requirements-lambda.txt
 	$(MAKE) --no-print-directory function-sources ARTIFACTS_DIR="$(ARTIFACTS_DIR)"
 
 ## sam build calls this for the monitoring function (template.yaml, with MonitoringDbSecretArn):
 ## the same runtime wheels plus SQLAlchemy and psycopg, and the packages it imports.
 build-MonitoringFunction:
-	$(PY) -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)" \
-	  $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
-	  --only-binary=:all: --no-compile -r requirements-lambda.txt -r requirements-monitoring-lambda.txt
+	$(LAMBDA_PIP) -r requirements-lambda.txt -r requirements-monitoring-lambda.txt
 	mkdir -p "$(ARTIFACTS_DIR)/streaming" "$(ARTIFACTS_DIR)/models"
 	cp monitoring_function.py "$(ARTIFACTS_DIR)/"
 	cp streaming/__init__.py "$(ARTIFACTS_DIR)/streaming/"
@@ -130,9 +130,7 @@ build-MonitoringFunction:
 ## sam build calls this for the batch function (template.yaml, with MonitoringDbSecretArn):
 ## the monitoring function's wheels; the packages the batch job imports, and the model.
 build-BatchFunction:
-	$(PY) -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)" \
-	  $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp \
-	  --only-binary=:all: --no-compile -r requirements-lambda.txt -r requirements-monitoring-lambda.txt
+	$(LAMBDA_PIP) -r requirements-lambda.txt -r requirements-monitoring-lambda.txt
 	mkdir -p "$(ARTIFACTS_DIR)/streaming" "$(ARTIFACTS_DIR)/models"
 	cp batch_function.py "$(ARTIFACTS_DIR)/"
 	cp streaming/__init__.py "$(ARTIFACTS_DIR)/streaming/"

@@ -36,10 +36,10 @@ from streaming.batch.days import DayError, ServiceDay, parse_day, yesterday
 from streaming.batch.input_table import INPUT_COLUMNS, InputSpec
 from streaming.batch.job import score_day
 from streaming.consumer.config import SHIPPED_MODEL_DIR
-from streaming.database.engine import StoreError, open_store
 from streaming.model import LoadedModel, load_model
 from streaming.monitoring.emf import emf_line
-from streaming.monitoring.settings import MonitoringConfigError
+from streaming.monitoring.secret import open_database
+from streaming.monitoring.settings import database_from_env, int_setting
 
 NAMESPACE = "RideDurationBatch"
 LOCAL_DB_URL = "sqlite:///batch.db"
@@ -60,21 +60,15 @@ class BatchSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BatchSettings:
         env = os.environ if env is None else env
-        url = env.get("MONITORING_DB_URL", "").strip()
-        secret = env.get("MONITORING_DB_SECRET_ARN", "").strip() or None
-        if not url and not secret:
-            if env.get("AWS_LAMBDA_FUNCTION_NAME"):
-                raise BatchConfigError(
-                    "neither MONITORING_DB_URL nor MONITORING_DB_SECRET_ARN is set: on Lambda "
-                    "give the PostgreSQL database (template.yaml: MonitoringDbSecretArn)"
-                )
-            url = LOCAL_DB_URL
+        url, secret = database_from_env(env, LOCAL_DB_URL, BatchConfigError)
         table = env.get("BATCH_INPUT_TABLE", "").strip() or "rides"
         return cls(
             db_url=url,
-            db_secret_arn=None if url else secret,
+            db_secret_arn=secret,
             spec=InputSpec(table, parse_columns(env.get("BATCH_COLUMNS", ""))),
-            chunk_rows=_chunk_rows(env.get("BATCH_CHUNK_ROWS", "").strip()),
+            chunk_rows=int_setting(
+                env, "BATCH_CHUNK_ROWS", 10_000, 100, 1_000_000, BatchConfigError
+            ),
             model_location=env.get("MODEL_LOCATION", "").strip() or str(SHIPPED_MODEL_DIR),
         )
 
@@ -91,18 +85,11 @@ def parse_columns(text: str) -> dict[str, str]:
                 f"from {', '.join(INPUT_COLUMNS)}"
             )
         columns[role] = name
-    names = [columns.get(r, r) for r in INPUT_COLUMNS]
-    if len(set(names)) != len(names):
-        raise BatchConfigError(f"BATCH_COLUMNS={text!r}: two roles name the same column")
+    try:
+        InputSpec(columns=columns)
+    except ValueError as exc:
+        raise BatchConfigError(f"BATCH_COLUMNS={text!r}: {exc}") from exc
     return columns
-
-
-def _chunk_rows(raw: str) -> int:
-    if not raw:
-        return 10_000
-    if not raw.isdigit() or not 100 <= int(raw) <= 1_000_000:
-        raise BatchConfigError(f"BATCH_CHUNK_ROWS={raw!r}: give a whole number from 100 to 1000000")
-    return int(raw)
 
 
 class BatchFunction:
@@ -190,13 +177,5 @@ def build_batch_function(
     env: Mapping[str, str] | None = None, *, emit: Callable[[str], None] = print
 ) -> BatchFunction:
     settings = BatchSettings.from_env(env)
-    url = settings.db_url
-    if settings.db_secret_arn is not None:
-        from streaming.monitoring.secret import url_from_secret
-
-        url = url_from_secret(settings.db_secret_arn)
-    try:
-        engine = open_store(url)
-    except StoreError as exc:
-        raise MonitoringConfigError(f"MONITORING_DB_URL: {exc}") from exc
+    engine = open_database(settings.db_url, settings.db_secret_arn, BatchConfigError)
     return BatchFunction(engine, load_model(settings.model_location), settings, emit=emit)

@@ -35,6 +35,14 @@ class InputSpec:
     #: the table has no drop-off column: no actual durations
     no_dropoff: bool = False
 
+    def __post_init__(self) -> None:
+        names = [self.name_of(r) for r in INPUT_COLUMNS]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"two roles would read the same column ({', '.join(names)}); "
+                "give each role its own column"
+            )
+
     def name_of(self, role: str) -> str:
         return self.columns.get(role, role)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -92,7 +91,6 @@ def score_day(
     write_table: bool = True,
     sink: ChunkSink | None = None,
     run_id: str | None = None,
-    progress: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Score ``day`` with ``model``; see the module docstring for what is written."""
     run_id = run_id or new_run_id()
@@ -117,8 +115,6 @@ def score_day(
                 _clear_day(conn, day, version)
             for chunk in read_day(conn, spec, day, chunk_rows):
                 _score_chunk(conn, model, day, run_id, chunk, summary, write_table, sink)
-                if progress is not None:
-                    progress(summary.predicted + summary.rejected)
             if sink is not None:
                 sink.commit()
             conn.execute(_finished(run_id, summary))

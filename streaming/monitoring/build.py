@@ -15,8 +15,9 @@ from streaming.model.fetch import fetch_model
 from streaming.monitoring import store
 from streaming.monitoring.drift import Histogram
 from streaming.monitoring.reference import known_zones_of, reference_of
+from streaming.monitoring.secret import open_database
 from streaming.monitoring.service import MonitoringService
-from streaming.monitoring.settings import MonitoringConfigError, MonitoringSettings
+from streaming.monitoring.settings import MonitoringSettings
 
 
 def build_monitoring_service(
@@ -24,15 +25,7 @@ def build_monitoring_service(
 ) -> MonitoringService:
     """``emit``: where the EMF lines go (stdout on Lambda, where CloudWatch reads them)."""
     settings = MonitoringSettings.from_env(env)
-    url = settings.db_url
-    if settings.db_secret_arn is not None:
-        from streaming.monitoring.secret import url_from_secret
-
-        url = url_from_secret(settings.db_secret_arn)
-    try:
-        engine = store.open_store(url)
-    except store.StoreError as exc:
-        raise MonitoringConfigError(f"MONITORING_DB_URL: {exc}") from exc
+    engine = open_database(settings.db_url, settings.db_secret_arn)
     references, known_zones = load_models(settings.models)
     with engine.begin() as conn:
         for version, histogram in references.items():

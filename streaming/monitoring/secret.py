@@ -62,3 +62,18 @@ def url_from_secret_string(arn: str, value: Any) -> str:
     raise MonitoringConfigError(
         f"secret {arn} is neither a database URL nor RDS's JSON (host, username, password)"
     )
+
+
+def open_database(
+    url: str, secret_arn: str | None, error: type[ValueError] = MonitoringConfigError
+):
+    """The settings' database opened and migrated: the URL, or the one read from the
+    secret. A URL that cannot be used is ``error``, naming the variable."""
+    from streaming.database.engine import StoreError, open_store
+
+    if secret_arn is not None:
+        url = url_from_secret(secret_arn)
+    try:
+        return open_store(url)
+    except StoreError as exc:
+        raise error(f"MONITORING_DB_URL: {exc}") from exc

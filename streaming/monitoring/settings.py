@@ -43,15 +43,7 @@ class MonitoringSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MonitoringSettings:
         env = os.environ if env is None else env
-        url = env.get("MONITORING_DB_URL", "").strip()
-        secret = env.get("MONITORING_DB_SECRET_ARN", "").strip() or None
-        if not url and not secret:
-            if env.get("AWS_LAMBDA_FUNCTION_NAME"):
-                raise MonitoringConfigError(
-                    "neither MONITORING_DB_URL nor MONITORING_DB_SECRET_ARN is set: on Lambda "
-                    "give the PostgreSQL database (template.yaml: MonitoringDbSecretArn)"
-                )
-            url = LOCAL_DB_URL
+        url, secret = database_from_env(env, LOCAL_DB_URL)
         models: list[tuple[str, str | None, str]] = []
         champion = env.get("MODEL_LOCATION", "").strip() or (
             str(SHIPPED_MODEL_DIR) if SHIPPED_MODEL_DIR.is_dir() else ""
@@ -63,18 +55,49 @@ class MonitoringSettings:
             models.append((env["SHADOW_MODEL_LOCATION"].strip(), None, "shadow"))
         return cls(
             db_url=url,
-            db_secret_arn=None if url else secret,
+            db_secret_arn=secret,
             shadow_stream=env.get("SHADOW_STREAM_NAME", "").strip() or None,
             models=tuple(models),
-            pending_ttl_s=_int(env, "MONITORING_PENDING_TTL_S", cls.pending_ttl_s, 60, 7 * 86400),
-            pending_max=_int(env, "MONITORING_PENDING_MAX", cls.pending_max, 1, 100_000_000),
-            min_drift_records=_int(
+            pending_ttl_s=int_setting(
+                env, "MONITORING_PENDING_TTL_S", cls.pending_ttl_s, 60, 7 * 86400
+            ),
+            pending_max=int_setting(env, "MONITORING_PENDING_MAX", cls.pending_max, 1, 100_000_000),
+            min_drift_records=int_setting(
                 env, "MONITORING_MIN_DRIFT_RECORDS", cls.min_drift_records, 1, 10**9
             ),
         )
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def database_from_env(
+    env: Mapping[str, str], local_url: str, error: type[ValueError] = MonitoringConfigError
+) -> tuple[str, str | None]:
+    """(URL, secret ARN) of the database the monitoring function and the batch job
+    share: ``MONITORING_DB_URL``, else ``MONITORING_DB_SECRET_ARN`` (the URL is then
+    empty, read from the secret at init), else ``local_url`` - except on Lambda,
+    where a local file would belong to one sandbox: there it is ``error``."""
+    url = env.get("MONITORING_DB_URL", "").strip()
+    secret = env.get("MONITORING_DB_SECRET_ARN", "").strip() or None
+    if url:
+        return url, None
+    if secret:
+        return "", secret
+    if env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        raise error(
+            "neither MONITORING_DB_URL nor MONITORING_DB_SECRET_ARN is set: on Lambda "
+            "give the PostgreSQL database (template.yaml: MonitoringDbSecretArn)"
+        )
+    return local_url, None
+
+
+def int_setting(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    low: int,
+    high: int,
+    error: type[ValueError] = MonitoringConfigError,
+) -> int:
+    """The whole number ``name`` of ``env``, from ``low`` to ``high``; ``default`` if unset."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -83,5 +106,5 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     except ValueError:
         value = None
     if value is None or not low <= value <= high:
-        raise MonitoringConfigError(f"{name}={raw!r}: give a whole number from {low} to {high}")
+        raise error(f"{name}={raw!r}: give a whole number from {low} to {high}")
     return value

@@ -27,6 +27,7 @@ from typing import Any
 
 from streaming.commandline.errors import CommandError, usage_error
 from streaming.commandline.parser import CommandParser, positive_int
+from streaming.tools.common import safe_url
 
 DEFAULT_DB = "sqlite:///batch.db"
 REPO = Path(__file__).resolve().parents[2]
@@ -225,7 +226,7 @@ def _print_summary(result: Any, db: str, parquet: str | None, *, quiet: bool = F
     if s.rejects and not quiet:
         print("  rejected: " + ", ".join(f"{k} {v:,}" for k, v in s.rejects.most_common()))
     if not quiet:
-        print(f"  model {result.model_version}; database {_safe(db)}")
+        print(f"  model {result.model_version}; database {safe_url(db)}")
     if parquet and not quiet:
         print(f"  parquet: {parquet}")
     if not result.rides_read:
@@ -304,7 +305,7 @@ def import_main(argv: list[str]) -> int:
     print(
         f"streaming batch import-tlc: {done.rows:,} rides from {path.name} into {args.table} "
         f"in {time.monotonic() - started:.1f} s (pickups {done.first_pickup} to "
-        f"{done.last_pickup}); database {_safe(args.db)}"
+        f"{done.last_pickup}); database {safe_url(args.db)}"
     )
     return 0
 
@@ -320,7 +321,7 @@ def report_main(argv: list[str]) -> int:
     summary = _database_call(args.db, lambda: report_data.day_summary(engine, day, model.version))
     if not summary.predicted and not summary.rejected:
         raise CommandError(
-            f"{day} has no scored rows of model version {model.version} in {_safe(args.db)}: "
+            f"{day} has no scored rows of model version {model.version} in {safe_url(args.db)}: "
             f"score it first (streaming batch --date {day})"
         )
     path = Path(args.report)
@@ -333,16 +334,12 @@ def report_main(argv: list[str]) -> int:
 
 
 def _spec(args: argparse.Namespace) -> Any:
-    from streaming.batch.input_table import INPUT_COLUMNS, InputSpec
+    from streaming.batch.input_table import InputSpec
 
-    columns = dict(args.column)
-    names = [columns.get(r, r) for r in INPUT_COLUMNS]
-    if len(set(names)) != len(names):
-        raise usage_error(
-            f"--column: two roles would read the same column ({', '.join(names)}); "
-            "give each role its own column"
-        )
-    return InputSpec(args.table, columns, no_dropoff=args.no_dropoff)
+    try:
+        return InputSpec(args.table, dict(args.column), no_dropoff=args.no_dropoff)
+    except ValueError as exc:
+        raise usage_error(f"--column: {exc}") from exc
 
 
 def _model(location: str | None) -> Any:
@@ -373,7 +370,7 @@ def _database_call(url: str, call: Any) -> Any:
     except SQLAlchemyError as exc:
         first = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
         raise CommandError(
-            f"database {_safe(url)}: {first} (is it running and reachable, and is --db right?)"
+            f"database {safe_url(url)}: {first} (is it running and reachable, and is --db right?)"
         ) from exc
 
 
@@ -411,9 +408,3 @@ def _check_output(prefix: str) -> None:
         check_buckets(prefix.rstrip("/") + "/x.parquet")
     elif Path(prefix).exists() and not Path(prefix).is_dir():
         raise usage_error(f"--output {prefix} is a file: give a directory or s3://bucket/prefix")
-
-
-def _safe(url: str) -> str:
-    from streaming.tools.dashboard import _safe as hide_password
-
-    return hide_password(url)

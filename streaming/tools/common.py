@@ -183,3 +183,13 @@ def kinesis_client(args: argparse.Namespace) -> Any:
 def where(args: argparse.Namespace) -> str:
     """How a message names the endpoint: the URL given, or AWS in the region."""
     return args.endpoint_url or f"AWS ({args.region})"
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(the given URL)"

@@ -16,6 +16,7 @@ import sys
 
 from streaming.commandline.errors import CommandError, usage_error
 from streaming.commandline.parser import CommandParser, non_negative_float, port_or_any
+from streaming.tools.common import safe_url
 
 DEFAULT_DB = "sqlite:///monitoring.db"
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 2 <= args.refresh <= 3600:
         raise usage_error(f"--refresh {args.refresh}: give 2-3600 seconds")
     server = start(args.db, args.host, args.port, hours=args.hours, refresh_s=args.refresh)
-    print(f"streaming dashboard: {server.url} (database {_safe(args.db)}; Ctrl-C stops)")
+    print(f"streaming dashboard: {server.url} (database {safe_url(args.db)}; Ctrl-C stops)")
     sys.stdout.flush()
     try:
         server.serve_forever()
@@ -77,7 +78,7 @@ def start(db: str, host: str, port: int, *, hours: float = 24.0, refresh_s: int 
     except SQLAlchemyError as exc:
         first = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
         raise CommandError(
-            f"cannot open the monitoring database {_safe(db)}: {first} (is it running, and "
+            f"cannot open the monitoring database {safe_url(db)}: {first} (is it running, and "
             "is the URL right?)"
         ) from exc
     try:
@@ -86,13 +87,3 @@ def start(db: str, host: str, port: int, *, hours: float = 24.0, refresh_s: int 
         raise CommandError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port)"
         ) from exc
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(the given URL)"

@@ -76,25 +76,47 @@ def test_package_builds_and_the_packaged_function_runs(tmp_path):
     assert 1 < prediction["prediction"]["ride_duration"] < 60
 
 
-def test_the_batch_function_builds_and_runs_from_its_own_files(tmp_path, shipped_model):
-    """``make build-BatchFunction`` (what ``sam build`` runs): the runtime's wheels and
-    the packages the batch job imports, nothing else; run as Lambda runs it, on a SQLite
-    database of rides (PostgreSQL is the same code: tests/batch)."""
+def build_function(target: str, task) -> set[str]:
+    """``make <target> ARTIFACTS_DIR=task`` (what ``sam build`` runs) -> the packages of
+    ``streaming`` it shipped; no pyarrow, within Lambda's unzipped limit."""
     if platform.machine() != "x86_64":
         pytest.skip("the packaged wheels are x86_64; this machine cannot import them")
+    proc = subprocess.run(
+        ["make", target, f"ARTIFACTS_DIR={task}"],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (task / "models/model.npz").is_file()
+    assert not (task / "pyarrow").exists() and not (task / "pandas").exists()
+    size = sum(p.stat().st_size for p in task.rglob("*") if p.is_file())
+    assert size < 250_000_000  # Lambda's unzipped limit
+    return {p.name for p in (task / "streaming").iterdir() if p.is_dir()}
+
+
+def run_as_lambda(task, code: str, *args: str, db) -> str:
+    """``code`` on Python 3.12 with only ``task`` on the path (-I), as Lambda runs it,
+    the database in ``MONITORING_DB_URL``; -> what it printed."""
+    run = subprocess.run(
+        [python312(), "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); " + code,
+         str(task), *args],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={"MONITORING_DB_URL": f"sqlite:///{db}", "PATH": os.environ["PATH"]},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
+def test_the_batch_function_builds_and_runs_from_its_own_files(tmp_path, shipped_model):
+    """``make build-BatchFunction``: the runtime's wheels and the packages the batch
+    job imports, nothing else; a day scored from a SQLite database of rides
+    (PostgreSQL is the same code: tests/batch)."""
     from datetime import datetime, timedelta
 
     from streaming.database.engine import open_store
     from tests.batch.conftest import load_rides, ride
 
     task = tmp_path / "task"
-    proc = subprocess.run(
-        ["make", "build-BatchFunction", f"ARTIFACTS_DIR={task}"],
-        cwd=REPO, capture_output=True, text=True, check=False, timeout=900,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert (task / "batch_function.py").is_file() and (task / "models/model.npz").is_file()
-    shipped = {p.name for p in (task / "streaming").iterdir() if p.is_dir()}
+    shipped = build_function("build-BatchFunction", task)
     assert shipped == {
         "batch",
         "commandline",
@@ -104,69 +126,45 @@ def test_the_batch_function_builds_and_runs_from_its_own_files(tmp_path, shipped
         "monitoring",
         "serving",
     }
-    assert not (task / "pyarrow").exists() and not (task / "pandas").exists()
-    size = sum(p.stat().st_size for p in task.rglob("*") if p.is_file())
-    assert size < 250_000_000  # Lambda's unzipped limit
-
+    assert (task / "batch_function.py").is_file()
     db = tmp_path / "rides.db"
-    engine = open_store(f"sqlite:///{db}")
     start = datetime(2021, 1, 15, 8)
-    load_rides(engine, [ride(i, start + timedelta(minutes=i)) for i in range(25)])
-    code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); import batch_function; "
-        "print(json.dumps(batch_function.lambda_handler({'date': '2021-01-15'})))"
+    load_rides(
+        open_store(f"sqlite:///{db}"), [ride(i, start + timedelta(minutes=i)) for i in range(25)]
     )
-    run = subprocess.run(
-        [python312(), "-I", "-c", code, str(task)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"MONITORING_DB_URL": f"sqlite:///{db}", "PATH": os.environ["PATH"]},
-        timeout=120,
+    out = run_as_lambda(
+        task,
+        "import json, batch_function; "
+        "print(json.dumps(batch_function.lambda_handler({'date': '2021-01-15'})))",
+        db=db,
     )
-    assert run.returncode == 0, run.stderr[-2000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result = json.loads(out.strip().splitlines()[-1])
     assert result["predicted"] == 25 and result["rejected"] == 0
     assert result["model_version"] == shipped_model.version
 
 
 def test_the_monitoring_function_builds_and_runs_from_its_own_files(tmp_path):
     """``make build-MonitoringFunction``: its wheels (psycopg's binary one among them)
-    and packages, run as Lambda runs it, on Python 3.12: a window of predictions into
-    a SQLite database, read back."""
-    if platform.machine() != "x86_64":
-        pytest.skip("the packaged wheels are x86_64; this machine cannot import them")
+    and packages; a window of predictions into a SQLite database, read back."""
     from streaming.monitoring import read
     from streaming.monitoring.store import open_store
     from tests.monitoring.conftest import prediction, window_event
 
     task = tmp_path / "task"
-    proc = subprocess.run(
-        ["make", "build-MonitoringFunction", f"ARTIFACTS_DIR={task}"],
-        cwd=REPO, capture_output=True, text=True, check=False, timeout=900,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    shipped = {p.name for p in (task / "streaming").iterdir() if p.is_dir()}
+    shipped = build_function("build-MonitoringFunction", task)
     assert shipped == {"consumer", "database", "downstream", "model", "monitoring"}
-    assert (task / "psycopg_binary").is_dir() and not (task / "pyarrow").exists()
-
+    assert (task / "psycopg_binary").is_dir()
     db = tmp_path / "monitoring.db"
     items = [prediction(i, 10.0 + i % 7) for i in range(30)]
     events = [window_event(items), window_event([], final=True)]
-    code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); import monitoring_function as m; "
+    run_as_lambda(
+        task,
+        "import json, monitoring_function as m; "
         "state = m.lambda_handler(json.loads(sys.argv[2]))['state']; "
-        "final = json.loads(sys.argv[3]); final['state'] = state; m.lambda_handler(final)"
+        "final = json.loads(sys.argv[3]); final['state'] = state; m.lambda_handler(final)",
+        *(json.dumps(e) for e in events),
+        db=db,
     )
-    run = subprocess.run(
-        [python312(), "-I", "-c", code, str(task), json.dumps(events[0]), json.dumps(events[1])],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"MONITORING_DB_URL": f"sqlite:///{db}", "PATH": os.environ["PATH"]},
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
     with open_store(f"sqlite:///{db}").connect() as conn:
         [window] = read.windows(conn)
     assert window.records == 30 and window.role == "champion"
