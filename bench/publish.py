@@ -80,6 +80,9 @@ def child_main(argv: list[str]) -> int:
         walls.append(time.perf_counter() - wall0)
         cpus.append(time.process_time() - cpu0)
         failed += len(response["batchItemFailures"])
+        # dropped before the next batch, as the Lambda runtime drops it once sent:
+        # kept, two batches' 10,000 prediction events would be alive at the peak
+        del response
     print(
         json.dumps(
             {
@@ -94,10 +97,60 @@ def child_main(argv: list[str]) -> int:
     return 0
 
 
+def paired_main(argv: list[str]) -> int:
+    """``python -m bench.publish --paired EVENT BATCHES C1 C2 ...``: in one process, a
+    TEST_RUN service and one publishing service per concurrency, their batches
+    alternating; prints each one's median wall and CPU.
+
+    Why one process: on this machine a fresh interpreter runs the same batch at one
+    of two speeds (108 or 186 ms for TEST_RUN, process to process, whatever the core
+    or the hash seed), so ratios between processes carry that noise; in one process
+    every configuration meets the same speed."""
+    event_path, batches = argv[0], int(argv[1])
+    concurrencies = [int(c) for c in argv[2:]]
+    import dataclasses
+
+    from streaming.consumer.config import Settings
+    from streaming.consumer.handler import build_service
+
+    event = json.loads(Path(event_path).read_text())
+    base = Settings.from_env()
+    services: dict[str, Any] = {"-": build_service(dataclasses.replace(base, test_run=True))}
+    for c in concurrencies:
+        settings = dataclasses.replace(base, test_run=False, publish_concurrency=c)
+        services[str(c)] = build_service(settings)
+    for service in services.values():
+        service.handle(event)  # warm: connections made, caches filled
+    walls: dict[str, list[float]] = {k: [] for k in services}
+    cpus: dict[str, list[float]] = {k: [] for k in services}
+    for _ in range(batches):
+        for key, service in services.items():
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            response = service.handle(event)
+            walls[key].append(time.perf_counter() - wall0)
+            cpus[key].append(time.process_time() - cpu0)
+            if response["batchItemFailures"]:
+                raise RuntimeError(f"{key}: {len(response['batchItemFailures'])} failures")
+            del response  # as the runtime drops it once sent (see child_main)
+    print(
+        json.dumps(
+            {
+                k: {"wall_s": statistics.median(walls[k]), "cpu_s": statistics.median(cpus[k])}
+                for k in services
+            }
+        )
+    )
+    return 0
+
+
 def run_child(event_path: Path, rounds: int, env: dict[str, str]) -> dict[str, Any]:
+    return _child(["--child", str(event_path), str(rounds)], env)
+
+
+def _child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     full = os.environ | common.FAKE_AWS | env
     out = subprocess.run(
-        [sys.executable, "-m", "bench.publish", "--child", str(event_path), str(rounds)],
+        [sys.executable, "-m", "bench.publish", *args],
         cwd=REPO,
         env=full,
         capture_output=True,
@@ -126,8 +179,9 @@ def publishing_env(url: str, concurrency: int) -> dict[str, str]:
 
 def latency_table(event_path: Path, rounds: int, concurrencies: list[int]) -> list[dict]:
     """Per delay: every configuration (TEST_RUN included) once per round, rounds
-    alternating, each a fresh process measuring one warm batch; the median per
-    configuration. Alternating spreads this machine's noise over all of them alike."""
+    alternating, each a fresh process measuring three warm batches (their median; its
+    peak RSS after all four); the median per configuration. Alternating spreads this
+    machine's noise over all of them alike."""
     rows = []
     for delay in [*DELAYS_MS, HEAVY_TAIL]:
         kwargs = {"latency": delay} if isinstance(delay, str) else {"delay_ms": delay}
@@ -138,9 +192,47 @@ def latency_table(event_path: Path, rounds: int, concurrencies: list[int]) -> li
             runs: dict[Any, list[dict]] = {c: [] for c, _ in configs}
             for _ in range(rounds):
                 for concurrency, env in configs:
-                    runs[concurrency].append(run_child(event_path, 1, env))
+                    runs[concurrency].append(run_child(event_path, 3, env))
         for concurrency, results in runs.items():
             rows.append({"delay": label, "concurrency": concurrency, **_median(results)})
+    return rows
+
+
+#: the delays of the paired table: "answers instantly", and a typical AWS round trip
+PAIRED_DELAYS_MS = (0, 30)
+
+
+def paired_table(event_path: Path, rounds: int, default: int, batches: int = 5) -> list[dict]:
+    """Per delay and round: one fresh process runs TEST_RUN, concurrency 1 and the
+    default side by side (``paired_main``); the ratios are taken within each process,
+    and the table shows their medians over the rounds."""
+    rows = []
+    for delay in PAIRED_DELAYS_MS:
+        ratios: dict[str, list[float]] = {"test_run": [], "sequential": []}
+        walls: dict[str, list[float]] = {"-": [], "1": [], str(default): []}
+        cpus: dict[str, list[float]] = {k: [] for k in walls}
+        with start_standin(delay_ms=delay, capacity=False) as (url, _stats, _reset):
+            env = publishing_env(url, default)
+            for _ in range(rounds):
+                args = ["--paired", str(event_path), str(batches), "1", str(default)]
+                got = _child(args, env)
+                for key, measured in walls.items():
+                    measured.append(got[key]["wall_s"])
+                    cpus[key].append(got[key]["cpu_s"])
+                ratios["test_run"].append(got[str(default)]["wall_s"] / got["-"]["wall_s"])
+                ratios["sequential"].append(got[str(default)]["wall_s"] / got["1"]["wall_s"])
+        rows.append(
+            {
+                "delay": f"{delay} ms",
+                "default": default,
+                **{f"wall_{k}": statistics.median(v) for k, v in walls.items()},
+                **{f"cpu_{k}": statistics.median(v) for k, v in cpus.items()},
+                "vs_test_run": statistics.median(ratios["test_run"]),
+                "vs_test_run_range": (min(ratios["test_run"]), max(ratios["test_run"])),
+                "vs_sequential": statistics.median(ratios["sequential"]),
+                "vs_sequential_range": (min(ratios["sequential"]), max(ratios["sequential"])),
+            }
+        )
     return rows
 
 
@@ -193,7 +285,28 @@ def kinesis_cost(rides_per_s: int) -> dict[str, float]:
 # -- the report -------------------------------------------------------------------------
 
 
-def render(latency: list[dict], shards: list[dict], default: int) -> tuple[str, str]:
+def render_paired(paired: list[dict], default: int) -> str:
+    lines = [
+        f"| PutRecords latency | TEST_RUN wall (ms) | concurrency 1 wall (ms) | concurrency "
+        f"{default} wall (ms) | {default} vs TEST_RUN | {default} vs 1 | CPU of {default} (ms) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in paired:
+        t_lo, t_hi = row["vs_test_run_range"]
+        s_lo, s_hi = row["vs_sequential_range"]
+        lines.append(
+            f"| {row['delay']} | {row['wall_-'] * 1000:,.0f} | {row['wall_1'] * 1000:,.0f} | "
+            f"{row[f'wall_{default}'] * 1000:,.0f} | {row['vs_test_run']:.2f}x "
+            f"({t_lo:.2f}-{t_hi:.2f}) | {row['vs_sequential']:.2f}x ({s_lo:.2f}-{s_hi:.2f}) | "
+            f"{row[f'cpu_{default}'] * 1000:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def render(
+    latency: list[dict], shards: list[dict], paired: list[dict], default: int
+) -> tuple[str, str]:
+    paired_md = render_paired(paired, default)
     test_runs = {r["delay"]: r for r in latency if r["concurrency"] == "-"}
     lines = [
         "| PutRecords latency | PUBLISH_CONCURRENCY | batch wall (ms) | CPU (ms) | vs TEST_RUN "
@@ -261,11 +374,21 @@ def render(latency: list[dict], shards: list[dict], default: int) -> tuple[str, 
             f"Reproduce with `make bench` (or `python -m bench.publish`). Generated "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Default "
             f"PUBLISH_CONCURRENCY={default}.",
+            "## Side by side in one process: the targets",
+            "Per round, one fresh process holds a TEST_RUN service and publishing services "
+            f"at concurrency 1 and {default}, and runs their batches in turn (five each, "
+            "after a warm one); the ratios are taken within the process, and the table "
+            "shows their median (and range) over the rounds. Why: a fresh interpreter on "
+            "this machine runs the same batch at one of two speeds (TEST_RUN: 108 or "
+            "186 ms, whatever the core or the hash seed), so ratios across processes "
+            "carry that noise.",
+            paired_md,
             "## Latency: one call after another vs several in flight",
             "The stand-in endpoint (`bench/standin.py`, its own process, Nagle off) answers "
             "every PutRecords after the delay shown. Per delay, every configuration - "
             "TEST_RUN, the compute-only reference, included - runs once per round in a "
-            "fresh process (one warm batch; peak RSS is that process's), the rounds "
+            "fresh process (the median of three batches after a warm one; peak RSS is "
+            "that process's after the four), the rounds "
             "alternating; the table shows the medians, and the ratios are to the "
             "TEST_RUN and the concurrency 1 of the same delay.",
             latency_md,
@@ -285,6 +408,9 @@ def render(latency: list[dict], shards: list[dict], default: int) -> tuple[str, 
             BEGIN,
             "## Publishing at Kinesis latency, and cost per million rides",
             "From `python -m bench.publish` (full tables: bench/PUBLISH.md).",
+            "Side by side in one process (median ratio over the rounds, and range):",
+            paired_md,
+            "Each configuration in its own process (medians over the rounds):",
             latency_md,
             cost_md,
             END,
@@ -308,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
         return child_main(argv[1:])
+    if argv[:1] == ["--paired"]:
+        return paired_main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="1 round, fewer settings")
@@ -324,9 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     event_path = common.CACHE / "publish-event.json"
     event_path.parent.mkdir(parents=True, exist_ok=True)
     event_path.write_text(json.dumps(common.lambda_event(common.ride_payloads(BATCH))))
+    paired = paired_table(event_path, rounds, default)
     latency = latency_table(event_path, rounds, concurrencies)
     shards = shard_table(event_path, sorted({1, default}))
-    page, section = render(latency, shards, default)
+    page, section = render(latency, shards, paired, default)
     args.out.write_text(page)
     write_section(args.results, section)
     print(page)

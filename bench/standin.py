@@ -78,6 +78,8 @@ JSON_TYPE = "application/x-amz-json-1.1"
 #: a request body larger than this is refused (413) unread; PutRecords takes 5 MiB
 MAX_BODY_BYTES = 6 * 1024 * 1024
 MAX_RECORDS_PER_CALL = 500
+#: how many partition keys ``ShardMap`` remembers the shard of
+KEY_CACHE_SIZE = 200_000
 MAX_KEY_CHARS = 256
 MAX_RECORD_BYTES = 1024 * 1024
 #: per-shard write capacity (Kinesis Data Streams quotas, provisioned mode)
@@ -159,6 +161,10 @@ class ShardMap:
         if n < 1:
             raise ValueError(f"need at least one shard, got {n}")
         self.starts = [(i * HASH_SPACE) // n for i in range(n)]
+        #: partition key -> shard, so a benchmark resending its keys costs the server
+        #: one lookup each, not an MD5 (this process shares the machine's two cores
+        #: with the handler it answers); bounded, and cleared when full
+        self._by_key: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -171,8 +177,14 @@ class ShardMap:
         return bisect.bisect_right(self.starts, hash_key) - 1
 
     def shard_of_key(self, partition_key: str) -> int:
-        digest = hashlib.md5(partition_key.encode("utf-8"), usedforsecurity=False).digest()
-        return self.shard_of_hash(int.from_bytes(digest, "big"))
+        shard = self._by_key.get(partition_key)
+        if shard is None:
+            digest = hashlib.md5(partition_key.encode("utf-8"), usedforsecurity=False).digest()
+            shard = self.shard_of_hash(int.from_bytes(digest, "big"))
+            if len(self._by_key) >= KEY_CACHE_SIZE:
+                self._by_key.clear()
+            self._by_key[partition_key] = shard
+        return shard
 
 
 def shard_id(shard: int) -> str:
@@ -230,7 +242,8 @@ def _record(entry: object, shards: ShardMap) -> _Record:
     if not 1 <= len(key) <= MAX_KEY_CHARS:
         raise _invalid(f"PartitionKey must be 1-{MAX_KEY_CHARS} characters")
     try:
-        size = len(binascii.a2b_base64(data, strict_mode=True)) + len(key.encode("utf-8"))
+        key_bytes = len(key) if key.isascii() else len(key.encode("utf-8"))
+        size = len(binascii.a2b_base64(data, strict_mode=True)) + key_bytes
     except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
         raise KinesisError("SerializationException", f"bad Data or key: {exc}") from None
     if size > MAX_RECORD_BYTES:

@@ -200,11 +200,7 @@ class RideDurationService:
     ) -> None:
         result.no_time_to_publish = not time_left() >= self._policy.min_time_for_attempt_s
         refs: dict[int, RecordRef] = {r.ref.index: r.ref for r in rides}
-        encode = self._encode
-        entries = [
-            Entry(encode(p), ride.partition_key, ride.ref.index)
-            for p, ride in zip(result.predictions, rides, strict=True)
-        ]
+        entries = self._prediction_entries(result.predictions, rides)
         failed: set[int] = set()
         if entries:
             outcome = self._put(self.settings.predictions_stream, entries, time_left)
@@ -227,6 +223,24 @@ class RideDurationService:
                 result.not_dead_lettered = len(result.rejections)
         result.failed_refs = [refs[i] for i in sorted(failed)]
         result.unreportable = sum(1 for r in result.failed_refs if r.sequence_number is None)
+
+    def _prediction_entries(
+        self, predictions: list[dict[str, Any]], rides: list[Ride]
+    ) -> list[Entry]:
+        """The champion's records. An event of the shape ``_prediction_events`` makes is
+        encoded from its three values (``PredictionEncoder.prediction``); one with more
+        keys (``pickupTime``) whole."""
+        encode = self._encode
+        prediction = encode.prediction
+        entries = []
+        for event, ride in zip(predictions, rides, strict=True):
+            if len(event) == 4:
+                inner = event["prediction"]
+                data = prediction(inner["ride_duration"], inner["ride_id"], event["source"])
+            else:
+                data = encode(event)
+            entries.append(Entry(data, ride.partition_key, ride.ref.index))
+        return entries
 
     def _put(
         self, stream: str, entries: list[Entry], time_left: Callable[[], float]

@@ -97,28 +97,45 @@ def _utf8_length(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-@dataclass(frozen=True, slots=True)
 class Entry:
     """One record to publish; ``ref`` is the caller's handle (e.g. the input index).
 
     ``size`` is what the 1 MiB / 5 MiB limits count: the data blob plus the partition
     key. It is computed once, here: checking and chunking read it for every entry of
-    every attempt (10,000 a batch)."""
+    every attempt (10,000 a batch).
 
-    data: bytes
-    partition_key: str
-    ref: int
-    size: int = field(init=False, repr=False, compare=False)
+    A plain class with ``__slots__``, not a frozen dataclass: a batch makes 10,000
+    of them, and a frozen dataclass's ``__init__`` (one ``object.__setattr__`` per
+    field) took three times as long (bench/PUBLISH.md). Treat it as immutable:
+    nothing in the publisher assigns to an entry.
+    """
 
-    def __post_init__(self) -> None:
-        key = self.partition_key
-        if type(key) is str and key.isascii():
-            size = len(self.data) + len(key)
-        elif isinstance(key, str):
-            size = len(self.data) + _utf8_length(key)
+    __slots__ = ("data", "partition_key", "ref", "size")
+
+    def __init__(self, data: bytes, partition_key: str, ref: int) -> None:
+        self.data = data
+        self.partition_key = partition_key
+        self.ref = ref
+        if type(partition_key) is str and partition_key.isascii():
+            self.size = len(data) + len(partition_key)
+        elif isinstance(partition_key, str):
+            self.size = len(data) + _utf8_length(partition_key)
         else:
-            size = len(self.data)  # check_entry refuses it
-        object.__setattr__(self, "size", size)
+            self.size = len(data)  # check_entry refuses it
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Entry:
+            return NotImplemented
+        return (self.data, self.partition_key, self.ref) == (
+            other.data,
+            other.partition_key,
+            other.ref,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and not meant as a key
+
+    def __repr__(self) -> str:
+        return f"Entry(data={self.data!r}, partition_key={self.partition_key!r}, ref={self.ref!r})"
 
 
 class Sender(Protocol):

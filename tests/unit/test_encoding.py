@@ -87,3 +87,31 @@ def test_keys_in_another_order_keep_their_order():
     value = event()
     reordered = {k: value[k] for k in ("version", "model", "prediction", "source")}
     assert PredictionEncoder(MODEL, VERSION)(reordered) == compact_json(reordered)
+
+
+@given(duration=durations, ride_id=ride_ids, source=sources)
+def test_the_three_value_encoder_writes_what_compact_json_writes(duration, ride_id, source):
+    """``prediction`` (the handler's path, which skips the dict checks) is byte for
+    byte the event ``__call__`` and ``compact_json`` write, and raises where they do."""
+    encode = PredictionEncoder(MODEL, VERSION)
+    value = event(duration=duration, ride_id=ride_id, source=source)
+    try:
+        expected = compact_json(value)
+    except ValueError:
+        with pytest.raises(ValueError):
+            encode.prediction(duration, ride_id, source)
+        return
+    assert encode.prediction(duration, ride_id, source) == expected == encode(value)
+
+
+def test_the_handlers_usual_values_take_the_fast_path(monkeypatch):
+    """If ``prediction`` fell back for the usual event, the batch would pay for both."""
+    from streaming.consumer import encoding
+
+    def no_fallback(value):
+        raise AssertionError(f"fell back for {value!r}")
+
+    monkeypatch.setattr(encoding, "compact_json", no_fallback)
+    encode = PredictionEncoder(MODEL, VERSION)
+    for ride_id in (256, "r-1", 2**70):
+        assert encode.prediction(12.8, ride_id, {"eventID": "shardId-000000000000:4959"})

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from streaming.consumer.config import Settings
+from streaming.consumer.decode import decode_records
+from streaming.consumer.encoding import compact_json
 from streaming.consumer.features import feature_matrix
 from streaming.consumer.handler import RideDurationService
 from streaming.consumer.lambda_context import LocalContext
@@ -423,3 +425,7 @@ def test_the_handlers_events_take_the_encoders_template(shipped_model):
     response = svc.handle({"Records": records}, LocalContext())
     assert response["predictions"] == sender.written["preds"]
     assert all(svc._encode._template(p) is not None for p in response["predictions"])
+    # the handler's own path (three values, no dict checks) writes the same bytes
+    rides = [r for r in decode_records(records) if isinstance(r, Ride)]
+    entries = svc._prediction_entries(response["predictions"], rides)
+    assert [e.data for e in entries] == [compact_json(p) for p in response["predictions"]]
