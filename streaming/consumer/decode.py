@@ -39,15 +39,16 @@ _SCAN = _JSON.scan_once
 
 
 def decode_records(
-    records: list[Any], invocation_time: float | None = None
+    records: list[Any], invocation_time: float | None = None, *, start: int = 0
 ) -> list[Ride | Rejection]:
     """Every ride event of a Lambda Kinesis batch, in order (KPL aggregates unpacked).
 
     ``invocation_time`` (epoch seconds) is the pickup time of a ride whose event
     has neither ``pickup_datetime`` nor an arrival time (``RecordRef.event_epoch``).
+    ``start``: the index in the batch of ``records[0]``, when they are a slice of it.
     """
     out: list[Ride | Rejection] = []
-    for index, record in enumerate(records):
+    for index, record in enumerate(records, start):
         out.extend(decode_record(record, index, invocation_time))
     return out
 

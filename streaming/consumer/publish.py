@@ -41,7 +41,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -182,12 +182,16 @@ _A = TypeVar("_A")
 
 
 class ChunkRunner(Protocol):
-    """Runs ``fn`` over ``items`` and returns the results in the items' order."""
+    """Runs ``fn`` over ``items`` and returns the results in the items' order.
 
-    def __call__(self, fn: Callable[[_A], _R], items: list[_A]) -> list[_R]: ...
+    ``items`` may be a generator that makes each chunk as it is asked for (the
+    handler scores a batch slice by slice): a runner takes each item as soon as it
+    is made, so calls start while the next chunks are still being made."""
+
+    def __call__(self, fn: Callable[[_A], _R], items: Iterable[_A]) -> list[_R]: ...
 
 
-def one_at_a_time(fn: Callable[[_A], _R], items: list[_A]) -> list[_R]:
+def one_at_a_time(fn: Callable[[_A], _R], items: Iterable[_A]) -> list[_R]:
     """PUBLISH_CONCURRENCY=1: each call after the previous one (the old behaviour)."""
     return [fn(item) for item in items]
 
@@ -209,9 +213,10 @@ class ConcurrentChunks:
         self.concurrency = concurrency
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="put")
 
-    def __call__(self, fn: Callable[[_A], _R], items: list[_A]) -> list[_R]:
-        if len(items) <= 1:
-            return [fn(item) for item in items]
+    def __call__(self, fn: Callable[[_A], _R], items: Iterable[_A]) -> list[_R]:
+        # Executor.map submits each item as the iterable yields it (in this thread),
+        # then waits for the results in order: a chunk is on the wire while the
+        # caller's generator makes the next one.
         return list(self._pool.map(fn, items))
 
 
@@ -231,7 +236,7 @@ def check_entry(entry: Entry) -> None:
         raise RecordTooLarge(f"record of {entry.size} bytes exceeds {MAX_BYTES_PER_RECORD}")
 
 
-def chunks(entries: Sequence[Entry]) -> Iterator[list[Entry]]:
+def chunks(entries: Iterable[Entry]) -> Iterator[list[Entry]]:
     """Split into PutRecords-sized requests: <= 500 entries and <= 5 MiB each, in order."""
     chunk: list[Entry] = []
     size = 0
@@ -252,7 +257,7 @@ def chunks(entries: Sequence[Entry]) -> Iterator[list[Entry]]:
 def publish(
     send: Sender,
     stream: str,
-    entries: Sequence[Entry],
+    entries: Iterable[Entry],
     *,
     policy: RetryPolicy | None = None,
     time_left: Callable[[], float] = lambda: float("inf"),
@@ -270,30 +275,36 @@ def publish(
     attempt's chunks one at a time or several at once (``ConcurrentChunks``).
     Never raises for what a sender does: every entry ends up counted in
     ``published`` or listed once in ``failed``.
+
+    ``entries`` may be a generator: the first attempt's chunks are sent as it
+    yields them (the handler scores a batch slice by slice, so its first
+    PutRecords calls wait on the network while later slices are scored).
     """
     policy = policy or RetryPolicy()
     outcome = PublishOutcome()
-    pending = _sendable(entries, outcome)
-    attempt = 0
-    while pending:
-        if attempt > 0:
-            reason = _back_off(policy, attempt, time_left, sleep, rng)
-            if reason is not None:
-                outcome.gave_up_reason = reason
-                break
-            outcome.retried_entries += len(pending)
+    # The first attempt takes the entries as they come: chunks are in flight while
+    # a generator still makes the next ones. Retries take the list left over.
+    attempt = 1
+    pending, stop = _attempt(
+        send, stream, _sendable(entries, outcome), outcome, policy, time_left, call, run_all
+    )
+    while pending and stop is None:
+        reason = _back_off(policy, attempt, time_left, sleep, rng)
+        if reason is not None:
+            outcome.gave_up_reason = reason
+            break
+        outcome.retried_entries += len(pending)
         attempt += 1
         pending, stop = _attempt(send, stream, pending, outcome, policy, time_left, call, run_all)
-        if stop is not None:
-            outcome.gave_up_reason = stop
-            break
+    if stop is not None:
+        outcome.gave_up_reason = stop
     outcome.failed.extend(e.ref for e in pending)
     return outcome
 
 
-def _sendable(entries: Sequence[Entry], outcome: PublishOutcome) -> list[Entry]:
-    """Entries some request could carry; the others are reported under their limit."""
-    pending: list[Entry] = []
+def _sendable(entries: Iterable[Entry], outcome: PublishOutcome) -> Iterator[Entry]:
+    """Entries some request could carry, as they come; the others are reported under
+    their limit."""
     for entry in entries:
         key = entry.partition_key
         # the usual entry, checked inline: an ASCII key of 1-256 characters is valid
@@ -304,7 +315,7 @@ def _sendable(entries: Sequence[Entry], outcome: PublishOutcome) -> list[Entry]:
             and key.isascii()
             and entry.size <= MAX_BYTES_PER_RECORD
         ):
-            pending.append(entry)
+            yield entry
             continue
         try:
             check_entry(entry)
@@ -312,8 +323,7 @@ def _sendable(entries: Sequence[Entry], outcome: PublishOutcome) -> list[Entry]:
             outcome.failed.append(entry.ref)
             outcome.errors[type(exc).__name__] += 1
         else:
-            pending.append(entry)
-    return pending
+            yield entry
 
 
 def _back_off(
@@ -363,7 +373,7 @@ class _StopFlag:
 def _attempt(
     send: Sender,
     stream: str,
-    pending: list[Entry],
+    pending: Iterable[Entry],
     outcome: PublishOutcome,
     policy: RetryPolicy,
     time_left: Callable[[], float],
@@ -388,7 +398,7 @@ def _attempt(
         return ChunkResult(retry=list(chunk))  # not sent: stays unpublished
 
     retry: list[Entry] = []
-    for result in run_all(one, list(chunks(pending))):
+    for result in run_all(one, chunks(pending)):
         outcome.calls += result.sent
         outcome.published += result.published
         outcome.failed.extend(result.failed)

@@ -11,7 +11,7 @@ from streaming.consumer.config import Settings
 from streaming.consumer.decode import decode_records
 from streaming.consumer.encoding import compact_json
 from streaming.consumer.features import feature_matrix
-from streaming.consumer.handler import RideDurationService
+from streaming.consumer.handler import SCORE_SLICE_RECORDS, RideDurationService
 from streaming.consumer.lambda_context import LocalContext
 from streaming.consumer.records import Ride
 from tests.conftest import COURSE_RIDE, decode_one, make_record
@@ -141,6 +141,35 @@ def test_unpublished_predictions_are_reported_bad_records_never(shipped_model):
     assert published | dead | reported == {r["eventID"] for r in records}
 
 
+def test_a_batch_of_several_slices_answers_as_one_pass_would(shipped_model):
+    """Scored slice by slice, a batch keeps its order, its records' indices (so each
+    failure reports its own sequence number), its dead letters and its predictions."""
+    n = 2 * SCORE_SLICE_RECORDS + 500  # three slices, the last one short
+    records = [make_record(ride_event(i), seq=i + 1) for i in range(n)]
+    bad = [7, SCORE_SLICE_RECORDS + 1, n - 3]  # one in each slice
+    for i in bad:
+        records[i] = make_record(b"[]", seq=i + 1, raw=True)
+    failing = {5, SCORE_SLICE_RECORDS + 9, n - 1}  # ride ids whose entries always fail
+    sender = ScriptedSender(
+        fail=lambda stream, call, e: "InternalFailure" if e.ref in failing else None
+    )
+    response = service(shipped_model, sender).handle({"Records": records})
+    good = [r for i, r in enumerate(records) if i not in bad]
+    assert [p["prediction"]["ride_id"] for p in response["predictions"]] == [
+        i for i in range(n) if i not in bad
+    ]
+    assert [p["prediction"]["ride_duration"] for p in response["predictions"]] == (
+        expected_minutes(shipped_model, good)
+    )
+    assert sorted(p["prediction"]["ride_id"] for p in sender.written["preds"]) == sorted(
+        i for i in range(n) if i not in bad and i not in failing
+    )
+    assert [d["sequenceNumber"] for d in sender.written["dlq"]] == [f"{i + 1:056d}" for i in bad]
+    assert response["batchItemFailures"] == [
+        {"itemIdentifier": records[i]["kinesis"]["sequenceNumber"]} for i in sorted(failing)
+    ]
+
+
 def test_a_dead_letter_that_cannot_be_written_is_reported(shipped_model):
     sender = ScriptedSender(
         fail=lambda stream, call, e: "InternalFailure" if stream == "dlq" else None
@@ -180,7 +209,9 @@ def test_version_precedence(shipped_model):
     assert Settings.from_env({"RUN_ID": "r1", "MODEL_VERSION": "m2"}).model_version_override == "m2"
 
 
-def test_ten_thousand_records_in_one_vectorised_call(shipped_model):
+def test_ten_thousand_records_in_one_vectorised_call_per_slice(shipped_model):
+    """Never a call per ride: one call per slice of SCORE_SLICE_RECORDS (the slices
+    let a slice's PutRecords calls wait on the network while the next is scored)."""
     records = [
         make_record(
             ride_event(i, pickup_datetime=f"2023-02-{1 + i % 28:02d}T{i % 24:02d}:00:00"), seq=i + 1
@@ -198,7 +229,7 @@ def test_ten_thousand_records_in_one_vectorised_call(shipped_model):
     svc = service(shipped_model, test_run=True)
     svc.model = type(shipped_model)(Spy(), shipped_model.metadata, "spy")
     response = svc.handle({"Records": records})
-    assert calls == [10_000]
+    assert calls == [SCORE_SLICE_RECORDS] * (10_000 // SCORE_SLICE_RECORDS)
     assert len(response["predictions"]) == 10_000
     assert len(json.dumps(response)) < 6_000_000  # Lambda's response limit
     got = np.array([p["prediction"]["ride_duration"] for p in response["predictions"]])

@@ -414,3 +414,30 @@ def test_with_concurrency_no_call_starts_after_the_deadline():
     assert out.calls == 4 and out.published == 2000
     assert out.gave_up_reason == "invocation deadline"
     assert time.monotonic() < deadline  # every call in flight ended before it
+
+
+@pytest.mark.parametrize("concurrent", [False, True])
+def test_the_first_calls_go_out_while_a_generator_still_makes_entries(concurrent):
+    """Entries given as a generator (the handler scores a batch slice by slice) are
+    sent as they come: the first call starts before the last entry is made, and a
+    retry still finds the failed entries (the generator is not read twice)."""
+    from streaming.consumer.publish import ConcurrentChunks, one_at_a_time
+
+    made: list[int] = []
+    made_at_call: list[int] = []
+
+    def entries():
+        for i in range(2_000):
+            made.append(i)
+            yield Entry(b"{}", f"k{i}", i)
+
+    def send(stream, batch):
+        made_at_call.append(len(made))
+        first = len(made_at_call) == 1
+        return ["InternalFailure" if first and e.ref == 3 else None for e in batch]
+
+    run_all = ConcurrentChunks(2) if concurrent else one_at_a_time
+    out = publish(send, "s", entries(), run_all=run_all, sleep=lambda s: None)
+    assert out.published == 2_000 and out.failed == [] and out.retried_entries == 1
+    assert made_at_call[0] < 2_000  # the first call did not wait for the last entry
+    assert made_at_call[-1] == 2_000 and len(made_at_call) == 5  # 4 chunks, 1 retry

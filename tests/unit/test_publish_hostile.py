@@ -380,6 +380,7 @@ def any_order(rng):
     """A ChunkRunner whose calls complete in a random order (results in item order)."""
 
     def run_all(fn, items):
+        items = list(items)  # the first attempt's chunks come from a generator
         results = [None] * len(items)
         for i in rng.sample(range(len(items)), len(items)):
             results[i] = fn(items[i])
