@@ -310,8 +310,8 @@ def render(
     test_runs = {r["delay"]: r for r in latency if r["concurrency"] == "-"}
     lines = [
         "| PutRecords latency | PUBLISH_CONCURRENCY | batch wall (ms) | CPU (ms) | vs TEST_RUN "
-        "| vs concurrency 1 | peak RSS (MiB) |",
-        "|---|---|---|---|---|---|---|",
+        "| vs concurrency 1 | peak RSS (MiB) | init (ms) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     sequential: dict[str, float] = {}
     for row in latency:
@@ -324,7 +324,7 @@ def render(
         lines.append(
             f"| {row['delay']} | {shown} | {row['wall_s'] * 1000:,.0f} | "
             f"{row['cpu_s'] * 1000:,.0f} | {row['wall_s'] / test_run['wall_s']:.2f}x | "
-            f"{vs_seq} | {row['peak_rss_mib']:.0f} |"
+            f"{vs_seq} | {row['peak_rss_mib']:.0f} | {row['init_s'] * 1000:,.0f} |"
         )
     shard_lines = [
         "| output shards | PUBLISH_CONCURRENCY | batch wall (s) | floor: 10,000 / (1,000 x "
@@ -390,7 +390,10 @@ def render(
             "fresh process (the median of three batches after a warm one; peak RSS is "
             "that process's after the four), the rounds "
             "alternating; the table shows the medians, and the ratios are to the "
-            "TEST_RUN and the concurrency 1 of the same delay.",
+            "TEST_RUN and the concurrency 1 of the same delay. Init is `build_service` "
+            "(the handler's module already imported): settings and the model, and when "
+            "publishing also botocore's import, the Kinesis client and the thread pool "
+            "(whose threads start with the first batch).",
             latency_md,
             "## When the output stream is the limit",
             "The stand-in enforces 1,000 records/s and 1 MiB/s per shard (burst: 1 s), "
