@@ -102,10 +102,10 @@ def paired_main(argv: list[str]) -> int:
     TEST_RUN service and one publishing service per concurrency, their batches
     alternating; prints each one's median wall and CPU.
 
-    Why one process: on this machine a fresh interpreter runs the same batch at one
-    of two speeds (108 or 186 ms for TEST_RUN, process to process, whatever the core
-    or the hash seed), so ratios between processes carry that noise; in one process
-    every configuration meets the same speed."""
+    Why one process: on this machine fresh interpreters ran the same TEST_RUN batch
+    in 107 to 210 ms (25 processes, whatever the core, the hash seed or ASLR) while
+    the batches of one process agree, so ratios between processes carry that noise;
+    in one process every configuration meets the same speed."""
     event_path, batches = argv[0], int(argv[1])
     concurrencies = [int(c) for c in argv[2:]]
     import dataclasses
@@ -378,10 +378,10 @@ def render(
             "Per round, one fresh process holds a TEST_RUN service and publishing services "
             f"at concurrency 1 and {default}, and runs their batches in turn (five each, "
             "after a warm one); the ratios are taken within the process, and the table "
-            "shows their median (and range) over the rounds. Why: a fresh interpreter on "
-            "this machine runs the same batch at one of two speeds (TEST_RUN: 108 or "
-            "186 ms, whatever the core or the hash seed), so ratios across processes "
-            "carry that noise.",
+            "shows their median (and range) over the rounds. Why: on this machine fresh "
+            "interpreters ran the same TEST_RUN batch in 107 to 210 ms (25 processes, "
+            "whatever the core, the hash seed or ASLR) while the batches of one process "
+            "agree, so ratios across processes carry that noise.",
             paired_md,
             "## Latency: one call after another vs several in flight",
             "The stand-in endpoint (`bench/standin.py`, its own process, Nagle off) answers "
