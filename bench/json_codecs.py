@@ -1,8 +1,8 @@
 """JSON codecs for the Lambda handler: stdlib ``json`` vs orjson vs msgspec -> bench/JSON.md.
 
-    .venv/bin/pip install orjson msgspec      # not project dependencies: measure, then
+    .venv/bin/pip install orjson              # not a project dependency (msgspec is one)
     .venv/bin/python -m bench.json_codecs [--records 10000] [--rounds 9] [--no-tests]
-    .venv/bin/pip uninstall -y orjson msgspec
+    .venv/bin/pip uninstall -y orjson
 
 Would a faster codec lower the handler's decode + encode time without raising its
 cold start or the zip more than it saves? On one batch of real 2023-02 rides
@@ -109,10 +109,10 @@ def originals() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
     """The project's ``decode_payload`` and ``compact_json``, before any swap."""
     # Only these two (standard library only): other interpreters import them too.
     # Modules that import the functions later (handler, deadletter) get the swap.
-    from streaming.consumer.decode import decode_payload
+    from streaming.consumer.decode import decode_payload_stdlib
     from streaming.consumer.encoding import compact_json
 
-    return decode_payload, compact_json
+    return decode_payload_stdlib, compact_json
 
 
 @functools.cache
@@ -182,7 +182,7 @@ class Variant:
     @property
     def label(self) -> str:
         if self.codec == "stdlib":
-            return "stdlib (as shipped)"
+            return "stdlib"
         only = "" if self.parts == "both" else f", {self.parts} only"
         return f"{self.codec} {self.mode.replace('dropin', 'drop-in')}{only}"
 
@@ -829,9 +829,12 @@ def run_tests(spec: str) -> dict[str, Any]:
 
 IMPORTS = {"json (stdlib)": "json", "orjson": "orjson", "msgspec.json": "msgspec.json"}
 TIMED_IMPORT = "import time\nt = time.perf_counter()\nimport {0}\nprint(time.perf_counter() - t)"
+#: the codec is kept out of the function's init (``decode`` imports msgspec when it
+#: is there: blocked, it falls back to the stdlib), then imported and timed
 AFTER_INIT = (
-    "import time\nt0 = time.perf_counter()\nimport lambda_function\nt1 = time.perf_counter()\n"
-    "import {0}\nprint(time.perf_counter() - t1, t1 - t0)"
+    "import sys, time\nsys.modules[{1!r}] = None\nt0 = time.perf_counter()\n"
+    "import lambda_function\nt1 = time.perf_counter()\ndel sys.modules[{1!r}]\n"
+    "t2 = time.perf_counter()\nimport {0}\nprint(time.perf_counter() - t2, t1 - t0)"
 )
 
 
@@ -877,7 +880,14 @@ def measure_imports(runs: int) -> dict[str, dict[str, list[float]]]:
             out[label]["fresh"].append(float(fresh.stdout))
             stderr = _python(f"import {module}", "-X", "importtime").stderr
             out[label]["importtime"].append(_importtime_s(stderr, module))
-            after, init = _python(AFTER_INIT.format(module)).stdout.split()
+            top = module.split(".")[0]
+            if top == "json":  # the init imports it whatever the codec: nothing to block
+                code = AFTER_INIT.replace("sys.modules[{1!r}] = None", "").replace(
+                    "del sys.modules[{1!r}]", ""
+                )
+            else:
+                code = AFTER_INIT
+            after, init = _python(code.format(module, top)).stdout.split()
             out[label]["after_init"].append(float(after))
             out["(nothing)"]["init"].append(float(init))
     return out
@@ -1197,13 +1207,15 @@ batch until the record goes to the on-failure queue, bypassing the dead-letter s
 
 The parser refuses what is too deep for the stack left (`invalid_json`), but a value
 nested just below that limit parses with only a few frames to spare; the validator
-then describes the bad field with `_short(value)` = `repr(value)`, which needs more
-and raises RecursionError (streaming/consumer/validate.py). On Python 3.11 that is a
-poison pill in the shipped handler whatever the codec. A codec whose depth limit
-does not follow the stack (orjson: 1024) widens it to every depth from the stdlib's
-limit to its own. The exact depths shift with the caller's stack depth (the Lambda
-runtime and Powertools add frames). The last column: `_short` with `reprlib.repr`
-(nesting cut at 6 levels), swapped in memory: {safe_text}"""
+then describes the bad field with `_short(value)` (streaming/consumer/validate.py).
+Until a703bf5 that was a plain `repr(value)`, which needed more frames and raised
+RecursionError: on Python 3.11 a poison pill whatever the codec, which a codec whose
+depth limit does not follow the stack (orjson: 1024) widened to every depth from the
+stdlib's limit to its own. `_short` now cuts nesting at 6 levels (`reprlib`), and the
+first depth column is what this build does. The exact depths shift with the caller's
+stack depth (the Lambda runtime and Powertools add frames). The last column: `_short`
+with `reprlib.repr` swapped in memory (what the shipped one does since a703bf5):
+{safe_text}"""
 
 
 def imports_section(res: Results) -> str:
@@ -1228,9 +1240,10 @@ def imports_section(res: Results) -> str:
 
 A fresh interpreter pays for what the codec imports besides itself (orjson
 imports `json`, `datetime`, `uuid`, `dataclasses`; msgspec all of its formats).
-The function's init (`import lambda_function`: settings, model, boto3 client,
-Powertools; median {med_ms(imp["(nothing)"]["init"]):.0f} ms here) has
-imported those already, so the last column is what the cold start would gain.
+The function's init (`import lambda_function`: settings, model, Kinesis client,
+Powertools; median {med_ms(imp["(nothing)"]["init"]):.0f} ms here, the codec kept out of
+it) has imported those already, so the last column is what the codec adds to the
+cold start.
 `json` is imported by the handler's own modules, boto3 and Powertools: it costs
 the function nothing more. Local page cache is warm; a cold Lambda also reads
 the extension module from its code storage.
@@ -1392,7 +1405,11 @@ def _adopt(row: dict[str, Any]) -> str:
     same = row["probes"]["guarded"] == 0
     deeper = bool(row["depths_worse"])
     if faster and repays and tests_pass and same and not deeper:
-        return "yes"
+        return (
+            "**yes, for decoding** (`decode_payload`, the stdlib deciding every refusal); "
+            "the handler's events keep the template encoder, byte-identical to "
+            "`compact_json`"
+        )
     if faster and repays and tests_pass and same and row["depths_fixable"]:
         return (
             "**not yet**: only once validate's `_short` is recursion-safe (it widens a "
