@@ -171,10 +171,11 @@ def send_scheduled(
 
     Each step sleeps until the next event is due - never past it - then sends
     every event due by then (at most one PutRecords-sized chunk), the started
-    ones first, and tells ``plan`` when each ride started, which sets when it
-    finishes: a finished event never goes out before its own started one, and at
-    a high rate the time a call takes gathers the events due meanwhile into one
-    call. ``payloads`` are the ``(data, partition key)`` pairs of each stream,
+    ones first, and once their call has returned tells ``plan`` that they
+    started, which sets when they finish: a finished event goes out at least
+    its ride's duration after its started event was written, however long that
+    call took, and at a high rate the time a call takes gathers the events due
+    meanwhile into one call. ``payloads`` are the ``(data, partition key)`` pairs of each stream,
     indexed by ``Due.index``. Stops at the first chunk of either stream that no
     retry can clear (as ``send_events``): that stream's ``error`` says why.
     Returns the started and the finished streams' stats."""
@@ -191,6 +192,12 @@ def send_scheduled(
                 refs = [d.index for d in step if d.kind == kind]
                 if refs and _send_step(send, streams[kind], payloads[kind], refs, stats[kind]):
                     return stats  # nothing later can do better
+                if kind == finished.STARTED:
+                    # Timed from the call's return, not from when the step was taken: a slow
+                    # call must not bring a ride's finish closer to its start.
+                    went_out = time.monotonic() - started
+                    for i in refs:
+                        plan.started(i, went_out)
                 if progress and refs:
                     progress(len(refs))
         return stats
@@ -201,15 +208,13 @@ def send_scheduled(
 
 def _take_due(plan: finished.Schedule, now: float) -> list[finished.Due]:
     """The events of ``plan`` due by ``now`` (the first one whatever its time: the sender
-    slept until it), at most one PutRecords call's worth; each ride they start is
-    reported started at ``now``, which sets when it finishes."""
+    slept until it), at most one PutRecords call's worth. The rides they start are
+    reported started by the caller, once their call has returned."""
     step: list[finished.Due] = []
     while (nxt := plan.peek()) is not None and len(step) < MAX_RECORDS_PER_CALL:
         if step and nxt.at > now:
             break
         step.append(plan.pop())
-        if nxt.kind == finished.STARTED:
-            plan.started(nxt.index, max(now, nxt.at))
     return step
 
 

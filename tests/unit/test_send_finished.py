@@ -136,8 +136,9 @@ def test_a_ride_started_late_finishes_late_by_as_much():
 class RecordingKinesis:
     """put_records writes every entry (or refuses every call to ``refuse``), in order."""
 
-    def __init__(self, refuse: str | None = None) -> None:
+    def __init__(self, refuse: str | None = None, slow: dict[str, float] | None = None) -> None:
         self.refuse = refuse
+        self.slow = slow or {}  # seconds each call to a stream takes before it writes
         self.written: list[tuple[str, str, float]] = []  # (stream, key, monotonic time)
         self.calls = 0
 
@@ -151,6 +152,7 @@ class RecordingKinesis:
                 },
                 "PutRecords",
             )
+        time.sleep(self.slow.get(StreamName, 0.0))
         now = time.monotonic()
         self.written += [(StreamName, r["PartitionKey"], now) for r in Records]
         return {
@@ -187,6 +189,31 @@ def test_send_scheduled_sends_each_finished_event_after_its_started_one_and_on_t
     # the run lasts about as long as the last event is due, not longer
     last = max(n / 200.0 + e["duration_minutes"] * scale for n, e in enumerate(done))
     assert last <= stats.seconds < last + 2.0
+
+
+def test_a_slow_started_call_does_not_bring_a_rides_finish_closer(month):
+    # Each call to the started stream takes 30 ms before it writes; the rides last 2-20 ms
+    # at this scale. Timing a finish from when the step was taken, rather than from the
+    # call's return, would send it right after its started event (CI once saw 9.9 ms for
+    # a 13.75 ms ride on a loaded machine).
+    trips, _ = month
+    sample = produce.sample_trips(trips, 12, seed=3)
+    started, done = tlc.ride_events(sample), finished.finished_events(sample)
+    client = RecordingKinesis(slow={"in": 0.03})
+    scale = 0.001
+    plan = finished.Schedule([e["duration_minutes"] for e in done], rate=100.0, time_scale=scale)
+    stats, fin = produce.send_scheduled(
+        client, ("in", "fin"), (payloads(started), payloads(done)), plan
+    )
+    assert (stats.sent, fin.sent) == (12, 12)
+    when = {(stream, key): t for stream, key, t in client.written}
+    gaps = [
+        when[("fin", str(e["ride_id"]))]
+        - when[("in", str(e["ride_id"]))]
+        - finished.finish_delay(e["duration_minutes"], scale)
+        for e in done
+    ]
+    assert min(gaps) >= 0, gaps
 
 
 def test_send_scheduled_stops_at_the_first_error_of_the_finished_stream(month):
