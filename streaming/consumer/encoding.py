@@ -68,8 +68,8 @@ class PredictionEncoder:
         )
 
     def __call__(self, event: dict[str, Any]) -> bytes:
-        text = self._template(event)
-        return text.encode("ascii") if text is not None else compact_json(event)
+        values = self._values(event)
+        return self.prediction(*values) if values is not None else compact_json(event)
 
     def prediction(self, duration: Any, ride_id: Any, source: Any) -> bytes:
         """``compact_json`` of the event ``{"model", "version", "prediction":
@@ -107,7 +107,10 @@ class PredictionEncoder:
             }
         )
 
-    def _template(self, event: dict[str, Any]) -> str | None:
+    def _values(self, event: dict[str, Any]) -> tuple[Any, Any, Any] | None:
+        """The duration, ride id and source of an event shaped as ``prediction`` writes
+        it (these keys in this order, this model and version), or None: any other
+        event is ``compact_json``'s. ``prediction`` checks the three values."""
         if (
             type(event) is not dict
             or tuple(event) != _PREDICTION_KEYS
@@ -115,21 +118,7 @@ class PredictionEncoder:
             or event["version"] != self._version
         ):
             return None
-        inner, source = event["prediction"], event["source"]
+        inner = event["prediction"]
         if type(inner) is not dict or tuple(inner) != _INNER_KEYS:
             return None
-        if type(source) is not dict or len(source) != 1 or type(source.get("eventID")) is not str:
-            return None
-        duration, ride_id = inner["ride_duration"], inner["ride_id"]
-        if type(duration) is not float or duration - duration != 0.0:  # NaN, inf: raise below
-            return None
-        if type(ride_id) is int:
-            rid = int.__repr__(ride_id)
-        elif type(ride_id) is str:
-            rid = _escape(ride_id)
-        else:
-            return None
-        return (
-            f'{self._head}{float.__repr__(duration)},"ride_id":{rid}}},'
-            f'"source":{{"eventID":{_escape(source["eventID"])}}}}}'
-        )
+        return inner["ride_duration"], inner["ride_id"], event["source"]

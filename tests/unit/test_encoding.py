@@ -65,16 +65,22 @@ def test_every_event_encodes_as_compact_json_does(
 def test_any_model_name_and_version_are_escaped_as_json_does(model, version, duration):
     encode = PredictionEncoder(model, version)
     value = event(model, version, duration)
-    assert encode._template(value) is not None  # the fast path, not the fallback
+    assert encode._values(value) is not None  # the template, not the fallback
     assert encode(value) == compact_json(value)
 
 
-def test_the_usual_event_takes_the_template():
+def test_the_usual_event_takes_the_template(monkeypatch):
     """If the template stopped matching the handler's events, it would be dead code
     and the batch would pay for the checks on top of ``compact_json``."""
+    from streaming.consumer import encoding
+
+    def no_fallback(value):
+        raise AssertionError(f"fell back for {value!r}")
+
     encode = PredictionEncoder(MODEL, VERSION)
-    assert encode._template(event(ride_id="r-1")) is not None
-    assert encode._template(event(ride_id=2**70)) is not None
+    expected = [compact_json(event(ride_id=r)) for r in ("r-1", 2**70, 256)]
+    monkeypatch.setattr(encoding, "compact_json", no_fallback)
+    assert [encode(event(ride_id=r)) for r in ("r-1", 2**70, 256)] == expected
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])

@@ -447,15 +447,22 @@ def test_an_arrival_time_is_used_before_the_invocation_time(shipped_model):
     assert prediction["prediction"]["ride_duration"] == expected_minutes(shipped_model, [record])[0]
 
 
-def test_the_handlers_events_take_the_encoders_template(shipped_model):
+def test_the_handlers_events_take_the_encoders_template(shipped_model, monkeypatch):
     """The template encoder (``PredictionEncoder``) only pays off if the handler's
     usual events match it; one that did not would be encoded twice over."""
+    from streaming.consumer import encoding
+
+    def no_fallback(value):
+        raise AssertionError(f"fell back to compact_json for {value!r}")
+
     sender = ScriptedSender()
     records = [make_record(ride_event(i), seq=i + 1) for i in range(3)]
     svc = service(shipped_model, sender)
+    monkeypatch.setattr(encoding, "compact_json", no_fallback)
     response = svc.handle({"Records": records}, LocalContext())
+    assert all(svc._encode(p) for p in response["predictions"])  # the dict path too
+    monkeypatch.undo()
     assert response["predictions"] == sender.written["preds"]
-    assert all(svc._encode._template(p) is not None for p in response["predictions"])
     # the handler's own path (three values, no dict checks) writes the same bytes
     rides = [r for r in decode_records(records) if isinstance(r, Ride)]
     entries = svc._prediction_entries(response["predictions"], rides)
