@@ -377,8 +377,20 @@ The emulator, not our code, bounds these figures: see `make load` and bench/LOAD
 - OS: {m["os"]}
 - Python {m["python"]}; {m["versions"]}
 """
-    path.write_text(text)
+    write_keeping_section(path, text)
     return text
+
+
+def write_keeping_section(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, keeping the publishing section ``bench.publish``
+    wrote into the same file (between its markers): ``python -m bench.run`` alone
+    must not drop the tables of a run it did not make."""
+    from bench.publish import BEGIN, END
+
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        text += "\n" + old[old.index(BEGIN) : old.index(END) + len(END)] + "\n"
+    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:

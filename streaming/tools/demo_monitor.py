@@ -55,6 +55,8 @@ class Monitoring:
     finished_sent: int = 0
     finished_done: threading.Event = field(default_factory=threading.Event)
     service: Any = None
+    #: the shadow's prediction stream (``--shadow``), else None
+    shadow_stream: str | None = None
 
 
 def start(
@@ -75,7 +77,7 @@ def start(
     if shadow_stream:
         env["SHADOW_STREAM_NAME"] = shadow_stream
     service = build_monitoring_service(env, emit=lambda _line: None)  # EMF: for CloudWatch
-    monitoring = Monitoring(options, finished_stream, service=service)
+    monitoring = Monitoring(options, finished_stream, service=service, shadow_stream=shadow_stream)
     config = MappingConfig(
         batch_size=1000, tumbling_window_s=options.window_s, poll_interval_s=0.2, max_retries=-1
     )
@@ -158,18 +160,18 @@ def wait_until_closed(monitoring: Monitoring, timeout_s: float) -> bool:
 
 def figures(monitoring: Monitoring) -> dict[str, Any]:
     """What the monitoring database holds after the demo: totals and overall RMSE/MAE
-    of the champion's finished rides (the sums of every window)."""
+    of the champion's finished rides (the sums of every window), and the shadow's
+    when the demo ran one (``--shadow``): the same rides joined to the same drop-offs,
+    so the two errors compare as the demo's own comparison does."""
     from streaming.dashboard.summary import build_summary
     from streaming.monitoring import read
 
     with monitoring.service.engine.connect() as conn:
         summary = build_summary(conn)
-        quality = [q for q in read.quality(conn) if q.role == "champion"]
-    rides = sum(q.rides for q in quality)
-    sq = sum(q.rmse**2 * q.rides for q in quality)
-    absolute = sum(q.mae * q.rides for q in quality)
+        quality = read.quality(conn)
+    champion = _errors([q for q in quality if q.role == "champion"])
     psi = [p for p in summary["series"]["psi"] if p is not None]
-    return {
+    out = {
         "db": monitoring.options.db_url,
         "window_s": monitoring.options.window_s,
         "windows": summary["totals"]["windows"],
@@ -177,10 +179,25 @@ def figures(monitoring: Monitoring) -> dict[str, Any]:
         "predictions": summary["totals"]["predictions"],
         "dead_letters": summary["totals"]["dead_letters"],
         "finished_sent": monitoring.finished_sent,
-        "finished_joined": rides,
+        "finished_joined": champion["rides"],
+        "rmse": champion["rmse"],
+        "mae": champion["mae"],
+        "max_window_psi": max(psi) if psi else None,
+    }
+    if monitoring.shadow_stream:
+        out["shadow"] = _errors([q for q in quality if q.role == "shadow"])
+    return out
+
+
+def _errors(rows: list[Any]) -> dict[str, Any]:
+    """Rides, RMSE and MAE over windows' quality rows (each window's own sums, added)."""
+    rides = sum(q.rides for q in rows)
+    sq = sum(q.rmse**2 * q.rides for q in rows)
+    absolute = sum(q.mae * q.rides for q in rows)
+    return {
+        "rides": rides,
         "rmse": math.sqrt(sq / rides) if rides else None,
         "mae": absolute / rides if rides else None,
-        "max_window_psi": max(psi) if psi else None,
     }
 
 
@@ -196,6 +213,11 @@ def print_figures(m: dict[str, Any]) -> None:
     print(f"dead letters counted  {m['dead_letters']}")
     print(f"rides finished        {m['finished_joined']} joined of {m['finished_sent']} sent")
     print(f"RMSE / MAE            {rmse} / {mae} (over every window's finished rides)")
+    if "shadow" in m:
+        shadow = m["shadow"]
+        s_rmse = f"{shadow['rmse']:.2f} min" if shadow["rmse"] is not None else "-"
+        s_mae = f"{shadow['mae']:.2f} min" if shadow["mae"] is not None else "-"
+        print(f"shadow RMSE / MAE     {s_rmse} / {s_mae} ({shadow['rides']} finished rides joined)")
     print(f"highest window PSI    {psi} (alarm above 0.2; small windows are noisy)")
 
 

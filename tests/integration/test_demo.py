@@ -63,6 +63,7 @@ def test_demo_with_monitoring_counts_every_ride_and_serves_the_dashboard(tmp_pat
     assert monitoring["predictions"] == 300 and monitoring["dead_letters"] == 3
     assert monitoring["windows"] >= 2
     assert monitoring["rmse"] == pytest.approx(summary["rmse_minutes"], abs=1e-6)
+    assert "shadow" not in monitoring  # no --shadow: no shadow figures
     assert "see it later: streaming dashboard --db" in proc.stderr
 
     from streaming.tools import dashboard
@@ -83,6 +84,26 @@ def test_demo_with_monitoring_counts_every_ride_and_serves_the_dashboard(tmp_pat
         server.shutdown()
         server.server_close()
     assert served["totals"]["finished_rides"] == 300
+
+
+def test_demo_with_a_shadow_and_monitoring_measures_both_models_alike(tmp_path):
+    """``--shadow DIR --monitor`` (``make run SHADOW=DIR MONITOR=1``): the monitoring
+    function reads the shadow's stream too and joins both models' predictions to the
+    same drop-offs, so its RMSE for each is the one the demo's comparison finds."""
+    challenger = tmp_path / "challenger"
+    db = tmp_path / "monitoring.db"
+    args = ["--rides", "300", "--shadow", str(challenger), "--monitor", "--monitor-window", "2"]
+    proc = run_anywhere(
+        "demo", *args, "--monitor-db", str(db), "--monitor-hold", "0", "--json", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    monitoring, overall = summary["monitoring"], summary["compare"]["overall"]
+    assert monitoring["all_windows_closed"] is True
+    assert monitoring["finished_joined"] == monitoring["shadow"]["rides"] == 300
+    assert monitoring["rmse"] == pytest.approx(overall["champion"]["rmse"], abs=1e-6)
+    assert monitoring["shadow"]["rmse"] == pytest.approx(overall["shadow"]["rmse"], abs=1e-6)
+    assert monitoring["shadow"]["rmse"] > monitoring["rmse"]  # the 20-tree challenger
 
 
 def test_demo_monitor_options_need_monitor(tmp_path):
