@@ -208,7 +208,10 @@ def print_figures(m: dict[str, Any]) -> None:
     print("\n== monitoring (the monitoring function's database) ==")
     print(f"database              {m['db']}")
     print(f"windows ({m['window_s']} s)         {m['windows']}")
-    print(f"rides started         {m['rides_started']} (the input stream)")
+    print(
+        f"rides started         {m['rides_started']} (input events with valid zones: the"
+        " rides, and any malformed event whose zones are valid)"
+    )
     print(f"predictions counted   {m['predictions']}")
     print(f"dead letters counted  {m['dead_letters']}")
     print(f"rides finished        {m['finished_joined']} joined of {m['finished_sent']} sent")

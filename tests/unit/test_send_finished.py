@@ -213,7 +213,7 @@ def test_a_slow_started_call_does_not_bring_a_rides_finish_closer(month):
         - finished.finish_delay(e["duration_minutes"], scale)
         for e in done
     ]
-    assert min(gaps) >= 0, gaps
+    assert min(gaps) >= -1e-6, gaps  # float rounding of the clocks, not milliseconds
 
 
 def test_send_scheduled_stops_at_the_first_error_of_the_finished_stream(month):
