@@ -201,10 +201,14 @@ def _errors(rows: list[Any]) -> dict[str, Any]:
     }
 
 
+def _shown(value: float | None, spec: str = ".2f", unit: str = " min") -> str:
+    """A figure as printed, or "-" when there is none (no ride joined, no window)."""
+    return "-" if value is None else f"{value:{spec}}{unit}"
+
+
 def print_figures(m: dict[str, Any]) -> None:
-    rmse = f"{m['rmse']:.2f} min" if m["rmse"] is not None else "-"
-    mae = f"{m['mae']:.2f} min" if m["mae"] is not None else "-"
-    psi = f"{m['max_window_psi']:.3f}" if m["max_window_psi"] is not None else "-"
+    rmse, mae = _shown(m["rmse"]), _shown(m["mae"])
+    psi = _shown(m["max_window_psi"], ".3f", "")
     print("\n== monitoring (the monitoring function's database) ==")
     print(f"database              {m['db']}")
     print(f"windows ({m['window_s']} s)         {m['windows']}")
@@ -218,9 +222,10 @@ def print_figures(m: dict[str, Any]) -> None:
     print(f"RMSE / MAE            {rmse} / {mae} (over every window's finished rides)")
     if "shadow" in m:
         shadow = m["shadow"]
-        s_rmse = f"{shadow['rmse']:.2f} min" if shadow["rmse"] is not None else "-"
-        s_mae = f"{shadow['mae']:.2f} min" if shadow["mae"] is not None else "-"
-        print(f"shadow RMSE / MAE     {s_rmse} / {s_mae} ({shadow['rides']} finished rides joined)")
+        print(
+            f"shadow RMSE / MAE     {_shown(shadow['rmse'])} / {_shown(shadow['mae'])}"
+            f" ({shadow['rides']} finished rides joined)"
+        )
     print(f"highest window PSI    {psi} (alarm above 0.2; small windows are noisy)")
 
 

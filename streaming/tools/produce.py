@@ -175,8 +175,8 @@ def send_scheduled(
     started, which sets when they finish: a finished event goes out at least
     its ride's duration after its started event was written, however long that
     call took, and at a high rate the time a call takes gathers the events due
-    meanwhile into one call. ``payloads`` are the ``(data, partition key)`` pairs of each stream,
-    indexed by ``Due.index``. Stops at the first chunk of either stream that no
+    meanwhile into one call. ``payloads`` are the ``(data, partition key)`` pairs
+    of each stream, indexed by ``Due.index``. Stops at the first chunk of either stream that no
     retry can clear (as ``send_events``): that stream's ``error`` says why.
     Returns the started and the finished streams' stats."""
     send = kinesis_sender(client)
